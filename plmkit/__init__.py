@@ -1,0 +1,63 @@
+"""plmkit: BERT, GPT and ELMo variants assembled from registered components by YAML recipes.
+
+The public API is small; everything here imports lazily, so ``import plmkit`` stays light
+(no torch until a model is built)::
+
+    recipe = plmkit.load_recipe("recipes/gpt.yaml", ["train.steps=50"])
+    model = plmkit.build_model(recipe)
+    run = plmkit.load_run("runs/gpt-20261129-101500")
+
+Plugin authors use ``plmkit.hookimpl`` and ``plmkit.Params`` (see docs/design.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .hookspecs import hookimpl
+from .registry import Params, spec_of
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "load_recipe",
+    "build_model",
+    "load_run",
+    "hookimpl",
+    "Params",
+    "spec_of",
+    "Recipe",
+]
+
+
+def load_recipe(path: Any, overrides: Any = ()) -> Any:
+    """Load, resolve and validate a recipe file (``overrides``: ``["train.lr=3e-4", ...]``).
+
+    Raises ``plmkit.errors.RecipeError`` listing every problem, each with file:line and key.
+    """
+    from .recipe.validate import load_recipe as _load
+
+    return _load(path, overrides)
+
+
+def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) -> Any:
+    """The ``torch.nn.Module`` a validated recipe describes, freshly initialised."""
+    from .models.build import build_model as _build
+
+    return _build(recipe, vocab_size=vocab_size, pad_id=pad_id)
+
+
+def load_run(path: Any) -> Any:
+    """A trained run (model, tokenizer, recipe) from its run folder, ready to use."""
+    from .runs import load_run as _load_run
+
+    return _load_run(path)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Recipe":
+        from .recipe.schema import Recipe
+
+        return Recipe
+    raise AttributeError(f"module 'plmkit' has no attribute {name!r}")

@@ -1,0 +1,74 @@
+"""The ``plmkit`` command: one small module per verb, each with ``add_parser`` and ``run``.
+
+Verb modules are imported lazily, so ``plmkit --help`` and ``plmkit validate`` never import
+torch. A ``PlmkitError`` prints as its lines (file:line: key: message) and exits with its code:
+2 for a wrong recipe or command line, 1 for failures at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import PlmkitError
+
+# verb -> (module under plmkit.cli, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "check a recipe; exit 0, or print every problem and exit 2"),
+    "show": ("show", "print the fully resolved recipe, its parameter count and memory estimate"),
+    "components": ("components", "list registered components by kind, with their parameters"),
+    "plugins": ("plugins", "list installed plugin packages and whether they loaded"),
+    "run": ("run", "train a model from a recipe (or --resume a run folder)"),
+    "eval": ("evaluate", "evaluate a trained run on its held-out data"),
+    "generate": ("generate", "generate text from a trained causal model"),
+    "embed": ("embed", "print contextual vectors for a text from a trained model"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (as for a wrong recipe)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="plmkit", description="Build, train and compare BERT, GPT and ELMo variants from YAML recipes.")
+    parser.add_argument("--version", action="version", version=f"plmkit {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+    for verb, (module_name, help_text) in VERBS.items():
+        if verbs is not None and verb not in verbs:
+            sub.add_parser(verb, help=help_text, add_help=False)
+            continue
+        module = importlib.import_module(f"plmkit.cli.{module_name}")
+        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
+        module.add_arguments(verb_parser)
+        verb_parser.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    # only the chosen verb's module is imported; --help lists all without importing them
+    parser = build_parser([verb] if verb in VERBS else [])
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    try:
+        return int(args.handler(args) or 0)
+    except PlmkitError as error:
+        for line in error.lines():
+            print(line, file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

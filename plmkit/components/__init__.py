@@ -1,0 +1,12 @@
+"""plmkit's built-in components: an ordinary plugin, registered through the same hook as any other."""
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_components(register):
+    """Register every built-in component, kind by kind."""
+    from . import attention, data, device, embedding, head, recurrent, tokenizer
+
+    for kind in (embedding, attention, recurrent, head, device, tokenizer, data):
+        kind.register(register)

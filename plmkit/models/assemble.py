@@ -1,0 +1,146 @@
+"""The only wiring code: embedding -> encoder stack(s) -> heads, from a validated recipe.
+
+A model is one embedding component, ``model.layers`` blocks of one encoder component
+(``attention`` or ``recurrent``) and any number of named heads. ``model.direction`` decides how
+the blocks are stacked:
+
+* ``bidirectional`` one stack, every position sees every other (BERT)
+* ``causal``        one stack, position t sees positions <= t (GPT)
+* ``bilm``          two independent causal stacks, one reading left to right and one reading
+                    each row reversed within its own length; their outputs are concatenated
+                    [forward; backward] (ELMo)
+
+Contracts (what each kind's built module must provide) are in docs/components.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .context import BuildContext
+from .output import ModelOutput
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row of ``x`` (B, T, ...) within its first ``lengths[b]`` positions.
+
+    Padding positions stay where they are; reversing twice gives ``x`` back.
+    """
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).unsqueeze(0)  # (1, T)
+    lengths = lengths.to(x.device).unsqueeze(1)  # (B, 1)
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (B, T)
+    index = index.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class LanguageModel(nn.Module):
+    """A plmkit model. Call it like a transformers model (keyword tensors, optional labels)."""
+
+    def __init__(
+        self,
+        embedding: nn.Module,
+        stacks: list[nn.ModuleList],
+        heads: dict[str, nn.Module],
+        direction: str,
+        lm_head: str | None,
+        final_norms: list[nn.Module | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.direction = direction
+        self.encoder = nn.ModuleList(stacks)  # [forward] or [forward, backward] for bilm
+        norms = final_norms or [None] * len(stacks)
+        self.final_norms = nn.ModuleList([n if n is not None else nn.Identity() for n in norms])
+        self.heads = nn.ModuleDict(heads)
+        self.lm_head = lm_head
+        self.recipe: Any = None  # set by build_model: the validated recipe this model came from
+
+    # -- the forward pass ---------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        char_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+        **extra: torch.Tensor,
+    ) -> ModelOutput:
+        batch = dict(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            char_ids=char_ids,
+            labels=labels,
+            next_sentence_label=next_sentence_label,
+            **extra,
+        )
+        batch = {k: v for k, v in batch.items() if v is not None}
+        reference = char_ids if char_ids is not None else input_ids
+        if attention_mask is None:
+            attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
+            batch["attention_mask"] = attention_mask
+        x = self.embedding(**{k: v for k, v in batch.items() if k in _EMBEDDING_INPUTS})  # (B, T, D)
+        rope = self._rotary(x, position_ids)
+        hidden_states = self._encode(x, attention_mask, rope)  # [(B, T, D_l)] from the embedding up
+        return self._heads(hidden_states, batch, output_hidden_states)
+
+    def _rotary(self, x: torch.Tensor, position_ids: torch.Tensor | None) -> Any:
+        rotary = getattr(self.embedding, "rotary", None)
+        if rotary is None:
+            return None
+        if position_ids is None:
+            position_ids = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        return rotary(position_ids)
+
+    def _encode(self, x: torch.Tensor, mask: torch.Tensor, rope: Any) -> list[torch.Tensor]:
+        if self.direction != "bilm":
+            states = self._run_stack(0, x, mask, rope)
+            return [x] + states
+        lengths = mask.sum(dim=1)
+        forward = self._run_stack(0, x, mask, rope)
+        backward = self._run_stack(1, reverse_padded(x, lengths), mask, rope)
+        backward = [reverse_padded(h, lengths) for h in backward]
+        return [x] + [torch.cat([f, b], dim=-1) for f, b in zip(forward, backward)]
+
+    def _run_stack(self, index: int, x: torch.Tensor, mask: torch.Tensor, rope: Any) -> list[torch.Tensor]:
+        states = []
+        for block in self.encoder[index]:
+            x = block(x, mask, rope=rope)
+            states.append(x)
+        states[-1] = self.final_norms[index](states[-1])
+        return states
+
+    def _heads(self, hidden_states: list[torch.Tensor], batch: dict, output_hidden_states: bool) -> ModelOutput:
+        out = ModelOutput(hidden_states=tuple(hidden_states) if output_hidden_states else None)
+        for name, head in self.heads.items():
+            result = head(hidden_states, batch)
+            out.heads[name] = result
+            if result.get("loss") is not None:
+                out.losses[name] = result["loss"]
+        if self.lm_head is not None:
+            out.logits = out.heads[self.lm_head].get("logits")
+        if out.losses:
+            out.loss = sum(out.losses.values())
+        return out
+
+    # -- conveniences -------------------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Forget any state carried between calls (ELMo's LSTMs at inference)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_state"):
+                module.reset_state()
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, each shared (tied) tensor counted once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+_EMBEDDING_INPUTS = {"input_ids", "token_type_ids", "position_ids", "char_ids"}

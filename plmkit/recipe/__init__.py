@@ -1,0 +1,1 @@
+"""Recipes: loading (loader), their shape (schema), validation (validate) and summaries (summary)."""

@@ -1,0 +1,264 @@
+"""Read recipe files: safe YAML with line numbers, ``extends``, overrides and interpolation.
+
+The result is a plain dict (every ``${...}`` resolved) plus a map from dotted key to the place
+that set it (``recipes/gpt.yaml:14`` or ``command line``), so that every later error can say
+where to look. Only plmkit's own resolvers are allowed: a recipe is data, never code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..errors import Problem, RecipeError
+
+COMMAND_LINE = "command line"
+EXTENDS = "extends"
+
+
+# -- resolvers: the only functions a recipe may call ------------------------------------------
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+RESOLVERS = {
+    "add": lambda *xs: _number(sum(float(x) for x in xs)),
+    "sub": lambda a, b: _number(float(a) - float(b)),
+    "mul": lambda *xs: _number(_product(float(x) for x in xs)),
+    "div": lambda a, b: _number(float(a) / float(b)),
+    "min": lambda *xs: min(xs),
+    "max": lambda *xs: max(xs),
+}
+
+
+def _product(values: Iterable[float]) -> float:
+    result = 1.0
+    for v in values:
+        result *= v
+    return result
+
+
+_register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver  # 2.4 renamed it
+for _name, _fn in RESOLVERS.items():
+    _register(_name, _fn, replace=True)
+
+_RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+
+
+# -- YAML with line numbers ---------------------------------------------------------------------
+class _SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``3e-4`` as a float (YAML 1.2, as people write it)."""
+
+
+_SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value, read as YAML would read it (``3e-4`` -> float, ``[1,2]`` -> list)."""
+    try:
+        return yaml.load(text, Loader=_SafeLoader) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+@dataclass
+class Loaded:
+    """A recipe's data before validation, with where each key came from."""
+
+    data: dict[str, Any]
+    lines: dict[str, str] = field(default_factory=dict)  # dotted key -> "file:line"
+    source: Path | None = None
+
+    def where(self, key: str) -> str:
+        """The place that set ``key``, or the nearest enclosing key that has one."""
+        parts = key.split(".") if key else []
+        while parts:
+            found = self.lines.get(".".join(parts))
+            if found:
+                return found
+            parts.pop()
+        return self.lines.get("", str(self.source or ""))
+
+
+def _read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str], list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(problems=[Problem("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", display)])
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{display}:{mark.line + 1}" if mark else display
+        raise RecipeError(problems=[Problem("", f"YAML syntax error: {exc.problem or exc}", line)])
+    except yaml.YAMLError as exc:
+        raise RecipeError(problems=[Problem("", f"YAML error: {exc}", display)])
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise RecipeError(problems=[Problem("", "a recipe must be a mapping of keys (name:, model:, ...)", f"{display}:1")])
+    lines: dict[str, str] = {"": f"{display}:1"}
+    problems: list[Problem] = []
+    _mark_lines(node, "", display, lines, problems)
+    return data, lines, problems
+
+
+def _mark_lines(node: yaml.Node, prefix: str, display: str, lines: dict[str, str], problems: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{prefix}.{key}" if prefix else key
+            where = f"{display}:{key_node.start_mark.line + 1}"
+            if key in seen:
+                problems.append(Problem(path, "key appears twice in this mapping; keep one", where))
+            seen.add(key)
+            lines[path] = where
+            _mark_lines(value_node, path, display, lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}.{index}"
+            lines[path] = f"{display}:{item.start_mark.line + 1}"
+            _mark_lines(item, path, display, lines, problems)
+
+
+# -- extends ----------------------------------------------------------------------------------
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _load_file(path: Path, chain: tuple[Path, ...]) -> Loaded:
+    display = _display(path)
+    data, lines, problems = _read_yaml(path, display)
+    if problems:
+        raise RecipeError(problems=problems)
+    parents = data.pop(EXTENDS, None)
+    if parents is None:
+        return Loaded(data, lines, path)
+    parents = [parents] if isinstance(parents, str) else parents
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise RecipeError(problems=[Problem(EXTENDS, "expected a file name or a list of file names", lines[EXTENDS])])
+    merged = OmegaConf.create({})
+    merged_lines: dict[str, str] = {}
+    for parent in parents:
+        base = _load_parent(path, parent, chain, lines[EXTENDS])
+        merged = OmegaConf.merge(merged, OmegaConf.create(base.data))
+        merged_lines.update(base.lines)
+    merged = OmegaConf.merge(merged, OmegaConf.create(data))
+    merged_lines.update(lines)
+    return Loaded(OmegaConf.to_container(merged, resolve=False), merged_lines, path)  # type: ignore[arg-type]
+
+
+def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str) -> Loaded:
+    parent = (child.parent / name).resolve()
+    if parent in chain or parent == child.resolve():
+        cycle = " -> ".join(_display(p) for p in (*chain, child.resolve(), parent))
+        raise RecipeError(problems=[Problem(EXTENDS, f"extends forms a cycle: {cycle}; remove one of the extends", where)])
+    if not parent.is_file():
+        raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} does not exist", where)])
+    return _load_file(parent, (*chain, child.resolve()))
+
+
+# -- overrides and interpolation ----------------------------------------------------------------
+def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    config = OmegaConf.create(loaded.data)
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", key):
+            problems.append(Problem("", f"{text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-4", COMMAND_LINE))
+            continue
+        try:
+            OmegaConf.update(config, key, parse_value(raw), merge=True, force_add=True)
+        except (OmegaConfBaseException, ValueError, TypeError) as exc:
+            problems.append(Problem(key, f"cannot set {text!r}: {_first_line(exc)}", COMMAND_LINE))
+            continue
+        loaded.lines[key] = COMMAND_LINE
+        for sub in [k for k in loaded.lines if k.startswith(key + ".")]:
+            loaded.lines[sub] = COMMAND_LINE
+    loaded.data = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
+    return problems
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _leaves(value, f"{prefix}.{index}")
+    else:
+        yield prefix, data
+
+
+def _resolve(loaded: Loaded) -> list[Problem]:
+    problems = []
+    for key, value in _leaves(loaded.data):
+        if not isinstance(value, str):
+            continue
+        for name in _RESOLVER_USE.findall(value):
+            if name not in RESOLVERS:
+                allowed = ", ".join(sorted(RESOLVERS))
+                problems.append(
+                    Problem(key, f"unknown resolver {name!r} in {value!r}; recipes may use only: {allowed}", loaded.where(key))
+                )
+    if problems:
+        return problems
+    config = OmegaConf.create(loaded.data)
+    for key, value in _leaves(loaded.data):
+        if isinstance(value, str) and "${" in value:
+            try:
+                OmegaConf.select(config, key, throw_on_resolution_failure=True, throw_on_missing=True)
+            except (OmegaConfBaseException, ValueError, TypeError, ZeroDivisionError) as exc:
+                problems.append(Problem(key, f"cannot resolve {value!r}: {_first_line(exc)}", loaded.where(key)))
+    if not problems:
+        loaded.data = OmegaConf.to_container(config, resolve=True)  # type: ignore[assignment]
+    return problems
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# -- entry points -------------------------------------------------------------------------------
+def load_file(path: str | Path, overrides: Iterable[str] = ()) -> Loaded:
+    """Read a recipe file with its ``extends``, apply ``overrides``, resolve ``${...}``."""
+    path = Path(path)
+    if not path.is_file():
+        hint = " (it is a folder)" if path.is_dir() else ""
+        raise RecipeError(problems=[Problem("", f"recipe file not found{hint}", str(path))])
+    loaded = _load_file(path, ())
+    problems = _apply_overrides(loaded, list(overrides))
+    problems += _resolve(loaded) if not problems else []
+    if problems:
+        raise RecipeError(problems=problems)
+    return loaded
+
+
+def load_data(data: dict[str, Any], source: str = "<dict>", overrides: Iterable[str] = ()) -> Loaded:
+    """The same as ``load_file`` for a recipe given as a dict (``extends`` is not allowed)."""
+    loaded = Loaded(OmegaConf.to_container(OmegaConf.create(data), resolve=False), {"": source})  # type: ignore[arg-type]
+    if EXTENDS in loaded.data:
+        raise RecipeError(problems=[Problem(EXTENDS, "extends works only in recipe files", source)])
+    problems = _apply_overrides(loaded, list(overrides))
+    problems += _resolve(loaded) if not problems else []
+    if problems:
+        raise RecipeError(problems=problems)
+    return loaded

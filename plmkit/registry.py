@@ -1,0 +1,164 @@
+"""The component registry: every kind, every registered name, and who provided it.
+
+A component is a name within a kind, a pydantic model of its parameters and a builder.
+Plugins (plmkit's own built-ins included) add components through the ``register`` callback
+handed to their ``register_components`` hook; the registry records which plugin package
+registered each name, and refuses a second registration of the same kind/name.
+
+Nothing here imports torch: validating a recipe must stay fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from .errors import PluginError
+
+__all__ = ["KINDS", "Params", "Component", "Registry", "Spec", "spec_of", "did_you_mean"]
+
+#: Every kind of component, in the order a model is assembled. The kind is also the recipe key
+#: and the folder name under plmkit/components/.
+KINDS: tuple[str, ...] = (
+    "embedding",
+    "attention",
+    "recurrent",
+    "head",
+    "device",
+    "tokenizer",
+    "data",
+)
+
+
+class Params(BaseModel):
+    """Base of every component's parameter model.
+
+    Fields carry a type, a default, bounds and a one-line ``description``. Unknown keys are
+    errors. A subclass may override :meth:`check` for rules that need the rest of the recipe
+    (heads dividing the hidden size, a causal head needing a causal encoder, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
+        """Problems with this component in the context of the whole validated recipe.
+
+        ``key`` is this component's dotted path in the recipe. Return ``(dotted_key, message)``
+        pairs; an empty list means all is well.
+        """
+        return []
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component: ``kind``/``name``, its parameter model and its builder."""
+
+    kind: str
+    name: str
+    params: type[Params]
+    build: Callable[..., Any]
+    description: str
+    provider: str  # the plugin that registered it, e.g. "plmkit" or "plmkit-talking-heads"
+    provider_version: str = ""
+
+    def parameters(self) -> list[tuple[str, str, Any, str]]:
+        """``(name, type, default, description)`` for each parameter, for listings."""
+        rows = []
+        for name, info in self.params.model_fields.items():
+            annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
+            annotation = annotation.replace("typing.", "")
+            default = "required" if info.is_required() else info.get_default(call_default_factory=True)
+            rows.append((name, annotation, default, info.description or ""))
+        return rows
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Registry:
+    """All registered components, by kind and name."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def add(self, component: Component) -> None:
+        if component.kind not in self._components:
+            raise PluginError(
+                f"plugin {component.provider} registers {component.name!r} under unknown kind "
+                f"{component.kind!r}; kinds are: {', '.join(KINDS)}"
+            )
+        existing = self._components[component.kind].get(component.name)
+        if existing is not None:
+            raise PluginError(
+                f"{component.kind} {component.name!r} is registered by both {existing.provider} "
+                f"and {component.provider}; uninstall one of them, or choose the plugins to load "
+                f"with PLMKIT_PLUGINS"
+            )
+        self._components[component.kind][component.name] = component
+
+    def get(self, kind: str, name: str) -> Component | None:
+        return self._components.get(kind, {}).get(name)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components.get(kind, {}))
+
+    def of_kind(self, kind: str) -> list[Component]:
+        return [self._components[kind][n] for n in self.names(kind)]
+
+    def all(self) -> list[Component]:
+        return [c for kind in KINDS for c in self.of_kind(kind)]
+
+    def remove_provider(self, provider: str) -> None:
+        """Forget everything one plugin registered (used when its hook fails half-way)."""
+        for kind in self._components:
+            for name in [n for n, c in self._components[kind].items() if c.provider == provider]:
+                del self._components[kind][name]
+
+
+class Spec(BaseModel):
+    """A reference to a registered component inside a recipe: ``{type: NAME, ...params}``.
+
+    The recipe validator looks ``type`` up in the registry (for this spec's ``kind``), validates
+    the remaining keys against the component's parameter model and attaches the result, so
+    ``spec.params`` is the validated parameter model and ``spec.component`` the component.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    kind: ClassVar[str] = ""
+
+    type: str
+    _component: Any = PrivateAttr(default=None)
+    _params: Any = PrivateAttr(default=None)
+
+    def raw_params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def params(self) -> Params:
+        if self._params is None:
+            raise RuntimeError(f"{self.kind} {self.type!r} was not resolved against the registry")
+        return self._params
+
+    @property
+    def component(self) -> Component:
+        return self._component
+
+    def attach(self, component: Component, params: Params) -> None:
+        self._component = component
+        self._params = params
+
+
+_SPEC_CLASSES: dict[str, type[Spec]] = {}
+
+
+def spec_of(kind: str) -> type[Spec]:
+    """The ``Spec`` subclass for one kind; use it to type a parameter that names a component."""
+    if kind not in _SPEC_CLASSES:
+        _SPEC_CLASSES[kind] = type(f"{kind.title()}Spec", (Spec,), {"kind": kind, "__module__": __name__})
+    return _SPEC_CLASSES[kind]
