@@ -157,11 +157,31 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Loaded:
     merged_lines: dict[str, str] = {}
     for parent in parents:
         base = _load_parent(path, parent, chain, lines[EXTENDS])
-        merged = OmegaConf.merge(merged, OmegaConf.create(base.data))
+        merged = _merge(merged, base.data)
         merged_lines.update(base.lines)
-    merged = OmegaConf.merge(merged, OmegaConf.create(data))
+    merged = _merge(merged, data)
     merged_lines.update(lines)
     return Loaded(OmegaConf.to_container(merged, resolve=False), merged_lines, path)  # type: ignore[arg-type]
+
+
+def _merge(base: Any, child: dict[str, Any]) -> Any:
+    """omegaconf's deep merge, except that a component whose ``type`` changes starts afresh."""
+    base_data = OmegaConf.to_container(OmegaConf.create(base), resolve=False)
+    _drop_replaced_components(base_data, child)
+    return OmegaConf.merge(OmegaConf.create(base_data), OmegaConf.create(child))
+
+
+def _drop_replaced_components(base: Any, child: Any) -> None:
+    """Where ``child`` names another component type than ``base``, forget ``base``'s parameters."""
+    if not (isinstance(base, dict) and isinstance(child, dict)):
+        return
+    for key, value in child.items():
+        old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            if "type" in value and value["type"] != old.get("type"):
+                base[key] = {}
+            else:
+                _drop_replaced_components(old, value)
 
 
 def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str) -> Loaded:
@@ -184,8 +204,10 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
         if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", key):
             problems.append(Problem("", f"{text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-4", COMMAND_LINE))
             continue
+        value = parse_value(raw)
         try:
-            OmegaConf.update(config, key, parse_value(raw), merge=True, force_add=True)
+            _start_afresh_if_type_changes(config, key, value)
+            OmegaConf.update(config, key, value, merge=True, force_add=True)
         except (OmegaConfBaseException, ValueError, TypeError) as exc:
             problems.append(Problem(key, f"cannot set {text!r}: {_first_line(exc)}", COMMAND_LINE))
             continue
@@ -194,6 +216,16 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
             loaded.lines[sub] = COMMAND_LINE
     loaded.data = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
     return problems
+
+
+def _start_afresh_if_type_changes(config: Any, key: str, value: Any) -> None:
+    """``model.attention.type=alibi`` replaces the component: drop the old one's parameters."""
+    parent_key, _, last = key.rpartition(".")
+    if last != "type" or not parent_key:
+        return
+    parent = OmegaConf.select(config, parent_key, default=None)
+    if parent is not None and OmegaConf.is_dict(parent) and parent.get("type") != value:
+        OmegaConf.update(config, parent_key, {}, merge=False, force_add=True)
 
 
 def _leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:

@@ -1,0 +1,148 @@
+"""Contract checks for components: the same checks hold plmkit's built-ins and your plugin's.
+
+Use them in a plugin's tests::
+
+    from plmkit.testing import check_component
+    def test_my_block_keeps_the_contract():
+        check_component("attention", "my_block", heads=2)
+
+Each check builds a tiny model around the component from a recipe, runs it, and raises
+``AssertionError`` saying which promise was broken: parameters documented, output shapes,
+a finite loss whose gradient reaches every parameter, padding ignored, no look-ahead in
+causal models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .plugins import get_registry
+
+__all__ = ["check_params", "check_component", "tiny_recipe"]
+
+VOCAB = 50
+HIDDEN = 16
+
+_LM_HEAD_FOR = {"causal": "causal_lm", "bidirectional": "masked_lm", "bilm": "bidirectional_lm"}
+_DIRECTION_FOR_BATCH = {"causal_lm": "causal", "masked_lm": "bidirectional", "next_sentence": "bidirectional",
+                        "bidirectional_lm": "bilm"}
+
+
+def check_params(kind: str, name: str) -> None:
+    """Every parameter has a one-line description; unknown keys are refused."""
+    component = get_registry().get(kind, name)
+    assert component is not None, f"{kind} {name!r} is not registered"
+    assert component.description, f"{kind} {name!r}: give its Params class a docstring (the listing shows its first line)"
+    for field, info in component.params.model_fields.items():
+        assert info.description, f"{kind} {name!r}: parameter {field!r} needs Field(description=...)"
+    assert component.params.model_config.get("extra") == "forbid", f"{kind} {name!r}: Params must forbid unknown keys"
+
+
+def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: Any) -> dict[str, Any]:
+    """A small recipe (as data) that puts component ``kind``/``name`` in a working model."""
+    component = get_registry().get(kind, name)
+    if direction is None:
+        batch = getattr(component.params, "batch", None) if kind == "head" else None
+        direction = _DIRECTION_FOR_BATCH.get(batch or "", "causal")
+    model: dict[str, Any] = {
+        "hidden": HIDDEN, "layers": 2, "direction": direction, "max_positions": 32, "vocab_size": VOCAB,
+        "embedding": {"type": "sum", "parts": [{"type": "token"}, {"type": "learned_position"}], "dropout": 0.0},
+        "head": {"lm": {"type": _LM_HEAD_FOR[direction]}},
+    }
+    if direction == "bilm":
+        model["embedding"]["layer_norm"] = False
+    encoder = {"type": "transformer", "heads": 2, "dropout": 0.0, "attn_dropout": 0.0}
+    model["attention"] = encoder
+    spec = {"type": name, **params}
+    if kind == "embedding":
+        model["embedding"] = spec
+    elif kind == "attention":
+        model["attention"] = spec
+    elif kind == "recurrent":
+        model.pop("attention")
+        model["recurrent"] = spec
+    elif kind == "head":
+        model["head"] = {"lm": spec} if getattr(component.params, "language_model", False) else {**model["head"], "probe": spec}
+    return {
+        "name": f"contract-{kind}-{name}",
+        "model": model,
+        "tokenizer": {"type": "byte_bpe", "vocab_size": VOCAB},
+        "data": {"type": "generated", "documents": 10},
+        "device": {"type": "cpu"},
+        "train": {"steps": 1, "batch_size": 2, "seq_len": 12},
+    }
+
+
+def _batch(recipe: Any, torch: Any, seed: int = 0) -> dict[str, Any]:
+    g = torch.Generator().manual_seed(seed)
+    B, T = 2, 12
+    ids = torch.randint(1, VOCAB, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 8:] = 0  # the second row is padded
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+    if recipe.model.embedding.type == "char_cnn":
+        batch["char_ids"] = torch.randint(1, 262, (B, T, 50), generator=g) * mask[..., None]
+    if any(spec is not None and spec.type == "next_sentence" for spec in recipe.model.head.values()):
+        batch["token_type_ids"] = torch.zeros(B, T, dtype=torch.long)
+        batch["next_sentence_label"] = torch.tensor([0, 1])
+    return batch
+
+
+def check_component(kind: str, name: str, direction: str | None = None, **params: Any) -> None:
+    """Build a tiny model around the component and check the promises every component makes."""
+    import torch
+
+    from .models.build import build_model
+    from .recipe.validate import recipe_from_dict
+
+    check_params(kind, name)
+    recipe = recipe_from_dict(tiny_recipe(kind, name, direction, **params), source=f"<{kind} {name} contract>")
+    torch.manual_seed(0)
+    model = build_model(recipe, vocab_size=VOCAB).eval()
+    batch = _batch(recipe, torch)
+    out = model(**batch, output_hidden_states=True)
+    B, T = batch["attention_mask"].shape
+    assert len(out.hidden_states) == recipe.model.layers + 1, "hidden_states: the embedding, then one per layer"
+    assert all(h.shape[:2] == (B, T) for h in out.hidden_states), "every layer keeps (batch, time)"
+    if out.logits is not None:
+        assert out.logits.shape == (B, T, VOCAB), f"LM logits are (B, T, V), got {tuple(out.logits.shape)}"
+    _check_gradients(model, out)
+    _check_padding_is_ignored(model, batch, torch)
+    if recipe.model.direction == "causal":
+        _check_no_look_ahead(model, batch, torch)
+
+
+def _check_gradients(model: Any, out: Any) -> None:
+    assert out.loss is not None and bool(out.loss.isfinite()), f"loss must be finite, got {out.loss}"
+    model.zero_grad()
+    out.loss.backward()
+    # heads without a loss (a probe, a scalar mix) are not trained by this loss
+    idle = tuple(f"heads.{name}." for name in model.heads if name not in out.losses)
+    silent = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None and not n.startswith(idle)]
+    assert not silent, f"no gradient reaches: {', '.join(silent[:5])}"
+
+
+def _check_padding_is_ignored(model: Any, batch: dict, torch: Any) -> None:
+    """Changing what sits in padded positions must not change any real position's output."""
+    changed = {k: v.clone() for k, v in batch.items()}
+    pad = changed["attention_mask"] == 0
+    changed["input_ids"][pad] = (changed["input_ids"][pad] + 7) % VOCAB
+    if "char_ids" in changed:
+        changed["char_ids"][pad] = 5
+    with torch.no_grad():
+        a = model(**batch, output_hidden_states=True).hidden_states[-1]
+        b = model(**changed, output_hidden_states=True).hidden_states[-1]
+    keep = ~pad
+    assert torch.allclose(a[keep], b[keep], atol=1e-5), "outputs at real tokens depend on padded positions"
+
+
+def _check_no_look_ahead(model: Any, batch: dict, torch: Any) -> None:
+    """In a causal model, position t's output must not change when tokens after t change."""
+    t = 5
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["input_ids"][:, t + 1 :] = (changed["input_ids"][:, t + 1 :] + 3) % VOCAB
+    with torch.no_grad():
+        a = model(**batch, output_hidden_states=True).hidden_states[-1]
+        b = model(**changed, output_hidden_states=True).hidden_states[-1]
+    assert torch.allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-5), "a causal model looks at future tokens"
+    assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :]), "later positions should see the change"

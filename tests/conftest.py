@@ -1,0 +1,38 @@
+"""Shared test helpers: the repository root, and running the real ``plmkit`` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "recipes"
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m plmkit ARGS`` as a user would, in a subprocess; never raises on failure."""
+    full_env = {**os.environ, "CI": "true", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "plmkit", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    """Reload plugins inside this process after the test changes PLMKIT_PLUGINS."""
+    from plmkit import plugins
+
+    plugins.reset()
+    yield monkeypatch
+    plugins.reset()

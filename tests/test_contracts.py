@@ -1,0 +1,41 @@
+"""Every registered model component, plugins' included, keeps the contract in plmkit.testing."""
+
+from __future__ import annotations
+
+import pytest
+
+from plmkit.plugins import get_registry
+from plmkit.testing import check_component, check_params
+
+# extra parameters or a direction some components need to stand in a tiny model
+SETUPS = {
+    ("embedding", "char_cnn"): dict(filters=[[1, 4], [2, 4]], highway=1, char_dim=4),
+    ("head", "scalar_mix"): dict(direction="bilm"),
+    ("recurrent", "lstm_projection"): dict(cell_dim=24, dropout=0.0),
+    ("attention", "transformer"): dict(heads=2, dropout=0.0, attn_dropout=0.0),
+}
+PARTS_ONLY = {"token", "segment", "learned_position", "sinusoidal_position", "rotary"}  # pieces of `sum`
+
+
+def model_components():
+    registry = get_registry()
+    for kind in ("embedding", "attention", "recurrent", "head"):
+        for component in registry.of_kind(kind):
+            if kind == "embedding" and component.name in PARTS_ONLY:
+                continue
+            yield pytest.param(kind, component.name, id=f"{kind}-{component.name}")
+
+
+@pytest.mark.parametrize("kind,name", list(model_components()))
+def test_component_keeps_the_contract(kind, name):
+    check_component(kind, name, **SETUPS.get((kind, name), {}))
+
+
+@pytest.mark.parametrize("parts", [["token", "sinusoidal_position"], ["token", "rotary"], ["token", "segment", "learned_position"]])
+def test_sum_of_parts_keeps_the_contract(parts):
+    check_component("embedding", "sum", parts=[{"type": p} for p in parts])
+
+
+def test_every_component_documents_its_parameters():
+    for component in get_registry().all():
+        check_params(component.kind, component.name)
