@@ -50,6 +50,7 @@ def recipe_from_dict(data: dict[str, Any], source: str = "<dict>", overrides: It
 def validate(loaded: Loaded) -> Recipe:
     problems: list[Problem] = []
     data = dict(loaded.data)
+    data.setdefault("device", {"type": "auto"})  # a default component is resolved like a written one
     _fill_specs(data, loaded, problems)
     recipe = None
     try:
