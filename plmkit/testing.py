@@ -66,7 +66,7 @@ def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: An
     return {
         "name": f"contract-{kind}-{name}",
         "model": model,
-        "tokenizer": {"type": "byte_bpe", "vocab_size": VOCAB},
+        "tokenizer": {"type": "byte_bpe", "vocab_size": 1000},  # the model uses model.vocab_size
         "data": {"type": "generated", "documents": 10},
         "device": {"type": "cpu"},
         "train": {"steps": 1, "batch_size": 2, "seq_len": 12},

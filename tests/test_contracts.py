@@ -9,7 +9,8 @@ from plmkit.testing import check_component, check_params
 
 # extra parameters or a direction some components need to stand in a tiny model
 SETUPS = {
-    ("embedding", "char_cnn"): dict(filters=[[1, 4], [2, 4]], highway=1, char_dim=4),
+    ("embedding", "sum"): dict(parts=[{"type": "token"}, {"type": "learned_position"}]),
+    ("embedding", "char_cnn"): dict(direction="bilm", filters=[[1, 4], [2, 4]], highway=1, char_dim=4),
     ("head", "scalar_mix"): dict(direction="bilm"),
     ("recurrent", "lstm_projection"): dict(cell_dim=24, dropout=0.0),
     ("attention", "transformer"): dict(heads=2, dropout=0.0, attn_dropout=0.0),
