@@ -59,6 +59,7 @@ class Plugins:
             if allowed is not None and entry_point.name not in allowed and package not in allowed:
                 continue
             info = PluginInfo(entry_point.name, package, _version(package))
+            self.infos.append(info)
             try:
                 module = entry_point.load()
             except Exception as exc:  # a broken plugin must not break plmkit
@@ -68,7 +69,8 @@ class Plugins:
         return self
 
     def _add(self, module: Any, info: PluginInfo) -> None:
-        self.infos.append(info)
+        if info not in self.infos:
+            self.infos.append(info)
         try:
             self.manager.register(module, name=info.name)
             self.manager.check_pending()
