@@ -1,0 +1,47 @@
+"""The ``causal_lm`` head: GPT's next-token objective.
+
+Logits at every position come from the top hidden state times the token table (tied, no bias);
+the loss predicts ``labels[t + 1]`` from position t (labels are the inputs, -100 = no loss),
+computed in float32. The torch code is in _lm_heads.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from plmkit.registry import Params
+
+
+class CausalLMParams(Params):
+    """Causal LM (GPT): next-token softmax tied to the token table, no bias."""
+
+    language_model: ClassVar[bool] = True
+    batch: ClassVar[str | None] = "causal_lm"
+
+    tie: bool = Field(True, description="use the token embedding table as the softmax weights")
+    init_std: float = Field(0.02, gt=0, description="standard deviation of the initialisation of an untied softmax")
+
+    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
+        if recipe.model.direction != "causal":
+            return [(key, f"a causal objective needs causal attention: set model.direction: causal "
+                     f"(got {recipe.model.direction}; a bidirectional encoder would see the token it predicts)")]
+        return []
+
+
+def build(params: CausalLMParams, ctx):
+    from ._lm_heads import CausalLMHead
+    from .masked_lm import _need_table
+
+    _need_table(params.tie, ctx, "causal_lm")
+    if params.tie and ctx.input_dim != ctx.token_embedding.embedding_dim:
+        from plmkit.errors import RecipeError
+
+        raise RecipeError(f"causal_lm: the encoder outputs {ctx.input_dim} values per token but the token table "
+                          f"has {ctx.token_embedding.embedding_dim}; set tie: false")
+    return CausalLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.tie, params.init_std)
+
+
+def register(register):
+    register("head", "causal_lm", CausalLMParams, build)

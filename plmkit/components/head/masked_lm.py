@@ -1,0 +1,65 @@
+"""The ``masked_lm`` head: BERT's masked-language-model objective.
+
+The data batcher reads ``mask_prob``, ``mask_token_prob`` and ``random_token_prob`` to corrupt
+the inputs (15% of tokens chosen; of those 80% -> [MASK], 10% -> a random token, 10% kept);
+the head computes logits at every position and the cross-entropy on ``labels`` (-100 = no loss).
+The torch code is in _lm_heads.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from plmkit.registry import Params
+
+
+class MaskedLMParams(Params):
+    """Masked LM (BERT): transform + LayerNorm, softmax tied to the token table, own output bias."""
+
+    language_model: ClassVar[bool] = True
+    batch: ClassVar[str | None] = "masked_lm"
+
+    mask_prob: float = Field(0.15, gt=0, lt=1, description="fraction of tokens chosen for prediction")
+    mask_token_prob: float = Field(0.8, ge=0, le=1, description="of the chosen tokens, the fraction replaced by [MASK]")
+    random_token_prob: float = Field(
+        0.1, ge=0, le=1, description="of the chosen tokens, the fraction replaced by a random token"
+    )
+    activation: Literal["gelu", "gelu_tanh", "relu"] = Field(
+        "gelu", description="activation of the transform (BERT: gelu)"
+    )
+    eps: float = Field(1e-12, gt=0, description="epsilon of the transform's LayerNorm (BERT: 1e-12)")
+    tie: bool = Field(True, description="use the token embedding table as the softmax weights")
+    init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
+
+    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
+        problems = []
+        if recipe.model.direction == "causal":
+            problems.append((key, "a masked LM predicts a token from both sides, but model.direction is causal "
+                             "(each position sees only the past); set model.direction: bidirectional, "
+                             "or use causal_lm"))
+        if self.mask_token_prob + self.random_token_prob > 1:
+            problems.append((f"{key}.random_token_prob", f"mask_token_prob {self.mask_token_prob} + random_token_prob "
+                             f"{self.random_token_prob} exceed 1; together they must be at most 1"))
+        return problems
+
+
+def build(params: MaskedLMParams, ctx):
+    from ._lm_heads import MaskedLMHead
+
+    _need_table(params.tie, ctx, "masked_lm")
+    return MaskedLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.activation, params.eps,
+                        params.tie, params.init_std)
+
+
+def _need_table(tie: bool, ctx, name: str) -> None:
+    if tie and ctx.token_embedding is None:
+        from plmkit.errors import RecipeError
+
+        raise RecipeError(f"{name}: tie: true needs an embedding with a token table (token or sum with a token "
+                          "part); set tie: false to learn a separate softmax")
+
+
+def register(register):
+    register("head", "masked_lm", MaskedLMParams, build)

@@ -1,0 +1,400 @@
+"""To and from transformers: BERT (``BertForPreTraining``/``BertForMaskedLM``) and GPT-2 (``GPT2LMHeadModel``).
+
+``from_hf`` derives a recipe from the transformers config (``models/families.py``), validates and
+builds it, then copies the weights; ``to_hf`` goes the other way for any plmkit model shaped
+like BERT or GPT-2. The weight correspondence is one table of ``Link``s per family:
+
+* plmkit's fused ``attn.c_attn`` (nn.Linear, (3H, H)) = BERT's query, key, value stacked;
+* GPT-2's ``Conv1D`` weights are stored (in, out): transposed onto plmkit's nn.Linear (out, in);
+* tied tensors (BERT's decoder, GPT-2's ``lm_head``) and legacy buffers are optional on the way in.
+
+transformers is imported only here, lazily; it is not a dependency of plmkit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import EnvironmentProblem, RunError
+
+__all__ = ["from_hf", "to_hf"]
+
+# transformers activation names <-> plmkit's
+_HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
+_BERT_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu"}
+_GPT2_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
+_IGNORED = ("position_ids", "token_type_ids", ".attn.bias", ".attn.masked_bias")  # legacy buffers
+
+
+def _transformers() -> Any:
+    try:
+        import transformers
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            "converting to or from transformers needs the transformers package: pip install transformers"
+        ) from exc
+    return transformers
+
+
+@dataclass(frozen=True)
+class Link:
+    """One plmkit tensor and the transformers tensor(s) it is made of."""
+
+    ours: str
+    theirs: tuple[str, ...]
+    how: str = "copy"  # "copy", "transpose" (GPT-2 Conv1D) or "concat" (BERT q, k, v -> c_attn)
+
+    def to_ours(self, sd: dict) -> Any:
+        import torch
+
+        tensors = [sd[k] for k in self.theirs]
+        if self.how == "concat":
+            return torch.cat(tensors, dim=0)
+        return tensors[0].t() if self.how == "transpose" else tensors[0]
+
+    def to_theirs(self, tensor: Any) -> dict:
+        if self.how == "concat":
+            return dict(zip(self.theirs, tensor.chunk(len(self.theirs), dim=0)))
+        return {self.theirs[0]: tensor.t() if self.how == "transpose" else tensor}
+
+
+# -- transformers -> plmkit -------------------------------------------------------------------
+def from_hf(hf_model: Any, state_dict: dict | None = None) -> Any:
+    """A plmkit ``LanguageModel`` with the weights of a transformers BERT or GPT-2.
+
+    ``hf_model``: a ``BertForPreTraining``/``BertForMaskedLM``/``GPT2LMHeadModel`` instance, a
+    local folder written by ``save_pretrained``, or a config together with ``state_dict``
+    (keys with or without the ``transformer.``/``bert.`` prefix and the tied aliases).
+    """
+    config, sd, source = _config_and_weights(hf_model, state_dict)
+    from ..models.build import build_model
+    from ..recipe.validate import recipe_from_dict
+
+    if config.model_type == "bert":
+        sd = _prefixed(sd, "bert.", ("embeddings.", "encoder.", "pooler."))
+        recipe = recipe_from_dict(_bert_recipe(config, sd), source=source)
+        pad_id = config.pad_token_id if config.pad_token_id is not None else 0
+    elif config.model_type == "gpt2":
+        sd = _prefixed(sd, "transformer.", ("wte.", "wpe.", "h.", "ln_f."))
+        recipe = recipe_from_dict(_gpt2_recipe(config), source=source)
+        ids = (config.pad_token_id, config.eos_token_id)  # GPT-2 has no pad token; its table has no pad row
+        pad_id = next((i for i in ids if isinstance(i, int) and 0 <= i < config.vocab_size), 0)
+    else:
+        raise RunError(f"plmkit converts transformers BERT and GPT-2 models, not {config.model_type!r}")
+    model = build_model(recipe, vocab_size=config.vocab_size, pad_id=pad_id)
+    links = _links(model)
+    missing = [k for link in links for k in link.theirs if k not in sd]
+    if missing:
+        raise RunError(f"{source}: the weights lack {len(missing)} tensors plmkit needs, e.g. {missing[:3]}")
+    model.load_state_dict({link.ours: link.to_ours(sd) for link in links}, strict=True)
+    return model
+
+
+_CLASSES = ("BertForPreTraining", "BertForMaskedLM", "GPT2LMHeadModel")
+
+
+def _config_and_weights(hf_model: Any, state_dict: dict | None) -> tuple[Any, dict, str]:
+    transformers = _transformers()
+    source = f"transformers {type(hf_model).__name__}"
+    if isinstance(hf_model, (str, Path)):
+        source, config = str(hf_model), transformers.AutoConfig.from_pretrained(hf_model, local_files_only=True)
+        saved = [name for name in (config.architectures or []) if name in _CLASSES]
+        cls = saved[0] if saved else {"bert": "BertForPreTraining", "gpt2": "GPT2LMHeadModel"}.get(config.model_type)
+        if cls is None:
+            raise RunError(f"{hf_model}: plmkit converts transformers BERT and GPT-2 models, not {config.model_type!r}")
+        hf_model = getattr(transformers, cls).from_pretrained(hf_model, local_files_only=True)
+    if isinstance(hf_model, transformers.PretrainedConfig):
+        if state_dict is None:
+            raise RunError("from_hf(config) needs the weights too: from_hf(config, state_dict)")
+        config = hf_model
+    else:
+        config = hf_model.config
+        state_dict = state_dict if state_dict is not None else hf_model.state_dict()
+    sd = {k: v for k, v in state_dict.items() if not k.endswith(_IGNORED)}
+    return config, sd, source
+
+
+def _prefixed(sd: dict, prefix: str, base_keys: tuple[str, ...]) -> dict:
+    """Keys of the bare base model (``h.0...``) get the prefix of the LM model (``transformer.h.0...``)."""
+    return {(prefix + k if k.startswith(base_keys) else k): v for k, v in sd.items()}
+
+
+def _bert_recipe(config: Any, sd: dict) -> dict:
+    from ..models.families import bert_recipe
+
+    problems = []
+    if getattr(config, "position_embedding_type", "absolute") != "absolute":
+        problems.append(f"position_embedding_type {config.position_embedding_type!r} (only 'absolute')")
+    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
+        problems.append("a decoder / cross-attention BERT (plmkit's BERT is an encoder)")
+    activation = _activation(config.hidden_act, problems)
+    _refuse(problems)
+    return bert_recipe(
+        vocab_size=config.vocab_size, hidden=config.hidden_size, layers=config.num_hidden_layers,
+        heads=config.num_attention_heads, ffn=config.intermediate_size, max_positions=config.max_position_embeddings,
+        segments=config.type_vocab_size, activation=activation, eps=config.layer_norm_eps,
+        dropout=config.hidden_dropout_prob, attn_dropout=config.attention_probs_dropout_prob,
+        next_sentence="cls.seq_relationship.weight" in sd and "bert.pooler.dense.weight" in sd,
+        tie=_tied(config), name="bert-from-transformers",
+    )
+
+
+def _gpt2_recipe(config: Any) -> dict:
+    from ..models.families import gpt2_recipe
+
+    problems = []
+    if not config.scale_attn_weights or config.scale_attn_by_inverse_layer_idx:
+        problems.append("attention scaled other than by 1/sqrt(head size)")
+    if getattr(config, "add_cross_attention", False):
+        problems.append("cross-attention")
+    activation = _activation(config.activation_function, problems)
+    _refuse(problems)
+    return gpt2_recipe(
+        vocab_size=config.vocab_size, hidden=config.n_embd, layers=config.n_layer, heads=config.n_head,
+        ffn=config.n_inner, max_positions=config.n_positions, activation=activation, eps=config.layer_norm_epsilon,
+        dropout=config.resid_pdrop, embedding_dropout=config.embd_pdrop, attn_dropout=config.attn_pdrop,
+        tie=_tied(config), name="gpt2-from-transformers",
+    )
+
+
+def _activation(name: str, problems: list[str]) -> str:
+    if name not in _HF_ACTIVATIONS:
+        problems.append(f"activation {name!r} (plmkit has {', '.join(sorted(_HF_ACTIVATIONS))})")
+        return "gelu"
+    return _HF_ACTIVATIONS[name]
+
+
+def _tied(config: Any) -> bool:
+    return bool(getattr(config, "tie_word_embeddings", True))
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise RunError("this transformers model has what plmkit does not implement: " + "; ".join(problems))
+
+
+# -- the weight tables --------------------------------------------------------------------------
+def _links(model: Any) -> list[Link]:
+    """The weight correspondence for a BERT- or GPT-2-shaped plmkit model (RunError otherwise)."""
+    shape = _shape(model)
+    return _bert_links(shape) if shape.family == "bert" else _gpt2_links(shape)
+
+
+@dataclass
+class _Shape:
+    """Where the BERT/GPT-2 pieces sit inside a plmkit model."""
+
+    family: str
+    token: str
+    segment: str | None
+    position: str
+    blocks: list[Any]
+    mlm: str | None = None
+    nsp: str | None = None
+    lm: str | None = None
+    tied: bool = True
+
+
+def _shape(model: Any) -> _Shape:
+    from ..components.embedding._lookup import LearnedPosition, SegmentEmbedding, TokenEmbedding
+    from ..components.embedding._sum import SumEmbedding
+    from ..components.head._lm_heads import CausalLMHead, MaskedLMHead, NextSentenceHead
+
+    problems: list[str] = []
+    embedding = getattr(model, "embedding", None)
+    if not isinstance(embedding, SumEmbedding):
+        raise RunError(f"only BERT- and GPT-2-shaped models convert to transformers; this one's embedding is "
+                       f"{type(embedding).__name__}, not a sum of token, (segment,) learned_position")
+    parts = {type(p): f"embedding.parts.{i}" for i, p in enumerate(embedding.parts)}
+    lookups = (TokenEmbedding, SegmentEmbedding, LearnedPosition)
+    extra = [type(p).__name__ for p in embedding.parts if type(p) not in lookups]
+    if extra or TokenEmbedding not in parts or LearnedPosition not in parts:
+        problems.append(f"the embedding must be token + (segment +) learned_position, found "
+                        f"{[type(p).__name__ for p in embedding.parts]}")
+    heads = {type(h): f"heads.{name}" for name, h in model.heads.items()}
+    family = "gpt2" if model.direction == "causal" else "bert"
+    shape = _Shape(family, parts.get(TokenEmbedding, ""), parts.get(SegmentEmbedding), parts.get(LearnedPosition, ""),
+                   list(model.encoder[0]) if len(model.encoder) == 1 else [],
+                   heads.get(MaskedLMHead), heads.get(NextSentenceHead), heads.get(CausalLMHead))
+    problems += _check_blocks(model, shape)
+    problems += _check_family(model, embedding, shape, (MaskedLMHead, NextSentenceHead, CausalLMHead))
+    if problems:
+        raise RunError("this model cannot be written as a transformers model: " + "; ".join(problems))
+    head = model.heads[(shape.mlm or shape.lm).split(".", 1)[1]]
+    shape.tied = head.decoder is None
+    return shape
+
+
+def _check_blocks(model: Any, shape: _Shape) -> list[str]:
+    from ..components.attention._transformer import TransformerBlock
+
+    blocks = shape.blocks
+    if not blocks or not all(isinstance(b, TransformerBlock) for b in blocks):
+        return ["the encoder must be one stack of transformer blocks"]
+    problems = []
+    if getattr(model.embedding, "rotary", None) is not None:
+        problems.append("rotary positions have no BERT/GPT-2 equivalent")
+    if any(b.attn.c_attn.bias is None for b in blocks):
+        problems.append("blocks without biases (bias: false)")
+    expected = "post" if shape.family == "bert" else "pre"
+    if any(b.norm != expected for b in blocks):
+        problems.append(f"{shape.family} blocks are {expected}-LN")
+    return problems
+
+
+def _check_family(model: Any, embedding: Any, shape: _Shape, known: tuple) -> list[str]:
+    from torch import nn
+
+    problems = []
+    eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
+    if len(eps) > 1:
+        problems.append(f"transformers uses one LayerNorm epsilon throughout, this model has {sorted(eps)}")
+    unknown = [n for n, h in model.heads.items() if not isinstance(h, known)]
+    if unknown:
+        problems.append(f"heads {unknown} have no transformers equivalent")
+    if shape.family == "bert":
+        if model.direction != "bidirectional" or shape.mlm is None or shape.segment is None:
+            problems.append("BERT needs a bidirectional encoder, a segment part and a masked_lm head")
+        if embedding.norm is None:
+            problems.append("BERT's embedding ends with a LayerNorm (layer_norm: true)")
+        mlm = model.get_submodule(shape.mlm) if shape.mlm else None
+        if mlm is not None and shape.blocks and mlm.activation != shape.blocks[0].activation:
+            problems.append(f"the masked_lm transform uses {mlm.activation}, the blocks {shape.blocks[0].activation}")
+    else:
+        if shape.lm is None or shape.segment is not None or embedding.norm is not None:
+            problems.append("GPT-2 needs a causal_lm head, no segment part and no embedding LayerNorm")
+        if not isinstance(model.final_norms[0], nn.LayerNorm):
+            problems.append("GPT-2 ends with a LayerNorm (ln_f): its blocks must be pre-LN")
+    return problems
+
+
+def _linear(ours: str, theirs: str, how: str = "copy") -> list[Link]:
+    return [Link(f"{ours}.weight", (f"{theirs}.weight",), how), Link(f"{ours}.bias", (f"{theirs}.bias",))]
+
+
+def _norm(ours: str, theirs: str) -> list[Link]:
+    return [Link(f"{ours}.weight", (f"{theirs}.weight",)), Link(f"{ours}.bias", (f"{theirs}.bias",))]
+
+
+def _bert_links(s: _Shape) -> list[Link]:
+    e = "bert.embeddings"
+    links = [
+        Link(f"{s.token}.table.weight", (f"{e}.word_embeddings.weight",)),
+        Link(f"{s.segment}.table.weight", (f"{e}.token_type_embeddings.weight",)),
+        Link(f"{s.position}.table.weight", (f"{e}.position_embeddings.weight",)),
+        *_norm("embedding.norm", f"{e}.LayerNorm"),
+    ]
+    for i in range(len(s.blocks)):
+        ours, theirs = f"encoder.0.{i}", f"bert.encoder.layer.{i}"
+        qkv = tuple(f"{theirs}.attention.self.{n}" for n in ("query", "key", "value"))
+        links += [
+            Link(f"{ours}.attn.c_attn.weight", tuple(f"{n}.weight" for n in qkv), "concat"),
+            Link(f"{ours}.attn.c_attn.bias", tuple(f"{n}.bias" for n in qkv), "concat"),
+            *_linear(f"{ours}.attn.c_proj", f"{theirs}.attention.output.dense"),
+            *_norm(f"{ours}.ln_1", f"{theirs}.attention.output.LayerNorm"),
+            *_linear(f"{ours}.mlp.c_fc", f"{theirs}.intermediate.dense"),
+            *_linear(f"{ours}.mlp.c_proj", f"{theirs}.output.dense"),
+            *_norm(f"{ours}.ln_2", f"{theirs}.output.LayerNorm"),
+        ]
+    links += [
+        *_linear(f"{s.mlm}.dense", "cls.predictions.transform.dense"),
+        *_norm(f"{s.mlm}.ln", "cls.predictions.transform.LayerNorm"),
+        # the output bias: transformers computes with decoder.bias, which is cls.predictions.bias when tied
+        Link(f"{s.mlm}.bias", ("cls.predictions.bias" if s.tied else "cls.predictions.decoder.bias",)),
+    ]
+    if not s.tied:
+        links.append(Link(f"{s.mlm}.decoder.weight", ("cls.predictions.decoder.weight",)))
+    if s.nsp is not None:
+        links += [*_linear(f"{s.nsp}.pooler", "bert.pooler.dense"),
+                  *_linear(f"{s.nsp}.seq_relationship", "cls.seq_relationship")]
+    return links
+
+
+def _gpt2_links(s: _Shape) -> list[Link]:
+    t = "transformer"
+    links = [Link(f"{s.token}.table.weight", (f"{t}.wte.weight",)),
+             Link(f"{s.position}.table.weight", (f"{t}.wpe.weight",))]
+    for i in range(len(s.blocks)):
+        ours, theirs = f"encoder.0.{i}", f"{t}.h.{i}"
+        links += [
+            *_norm(f"{ours}.ln_1", f"{theirs}.ln_1"),
+            *_linear(f"{ours}.attn.c_attn", f"{theirs}.attn.c_attn", "transpose"),
+            *_linear(f"{ours}.attn.c_proj", f"{theirs}.attn.c_proj", "transpose"),
+            *_norm(f"{ours}.ln_2", f"{theirs}.ln_2"),
+            *_linear(f"{ours}.mlp.c_fc", f"{theirs}.mlp.c_fc", "transpose"),
+            *_linear(f"{ours}.mlp.c_proj", f"{theirs}.mlp.c_proj", "transpose"),
+        ]
+    links += _norm("final_norms.0", f"{t}.ln_f")
+    if not s.tied:
+        links.append(Link(f"{s.lm}.decoder.weight", ("lm_head.weight",)))
+    return links
+
+
+# -- plmkit -> transformers -------------------------------------------------------------------
+def to_hf(model: Any) -> Any:
+    """The transformers model (``BertForPreTraining``/``BertForMaskedLM`` or ``GPT2LMHeadModel``) with
+    this plmkit model's weights, in eval mode; raises ``RunError`` saying why when the model is not
+    BERT- or GPT-2-shaped."""
+    transformers = _transformers()
+    shape = _shape(model)
+    links = _bert_links(shape) if shape.family == "bert" else _gpt2_links(shape)
+    config = _bert_config(model, shape) if shape.family == "bert" else _gpt2_config(model, shape)
+    bert_class = "BertForPreTraining" if shape.nsp else "BertForMaskedLM"
+    cls_name = "GPT2LMHeadModel" if shape.family == "gpt2" else bert_class
+    hf_model = getattr(transformers, cls_name)(config)
+    ours = model.state_dict()
+    theirs: dict = {}
+    for link in links:
+        theirs.update(link.to_theirs(ours[link.ours]))
+    for alias, source in _aliases(shape).items():  # tied pairs: fill whichever side is missing
+        if source in theirs:
+            theirs.setdefault(alias, theirs[source])
+        elif alias in theirs:
+            theirs.setdefault(source, theirs[alias])
+    expected = hf_model.state_dict()
+    hf_model.load_state_dict({k: v.contiguous() for k, v in theirs.items() if k in expected}, strict=True)
+    return hf_model.eval()
+
+
+def _aliases(s: _Shape) -> dict[str, str]:
+    if s.family == "gpt2":
+        return {"lm_head.weight": "transformer.wte.weight"}
+    return {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+            "cls.predictions.decoder.bias": "cls.predictions.bias"}
+
+
+def _block_config(model: Any, shape: _Shape) -> dict[str, Any]:
+    block = shape.blocks[0]
+    token = model.embedding.token_embedding
+    return dict(
+        vocab_size=token.num_embeddings, layers=len(shape.blocks), hidden=token.embedding_dim,
+        heads=block.attn.n_head, ffn=block.mlp.c_fc.out_features, eps=block.eps,
+        dropout=block.attn.resid_dropout.p, attn_dropout=block.attn.attn_dropout,
+        positions=model.get_submodule(shape.position).table.num_embeddings,
+    )
+
+
+def _bert_config(model: Any, shape: _Shape) -> Any:
+    c = _block_config(model, shape)
+    token = model.embedding.token_embedding
+    return _transformers().BertConfig(
+        vocab_size=c["vocab_size"], hidden_size=c["hidden"], num_hidden_layers=c["layers"],
+        num_attention_heads=c["heads"], intermediate_size=c["ffn"],
+        hidden_act=_BERT_ACTIVATION[shape.blocks[0].activation],
+        hidden_dropout_prob=c["dropout"], attention_probs_dropout_prob=c["attn_dropout"],
+        max_position_embeddings=c["positions"], type_vocab_size=model.get_submodule(shape.segment).table.num_embeddings,
+        layer_norm_eps=c["eps"], pad_token_id=token.padding_idx if token.padding_idx is not None else 0,
+        tie_word_embeddings=shape.tied, attn_implementation="eager",
+    )
+
+
+def _gpt2_config(model: Any, shape: _Shape) -> Any:
+    c = _block_config(model, shape)
+    return _transformers().GPT2Config(
+        vocab_size=c["vocab_size"], n_positions=c["positions"], n_embd=c["hidden"], n_layer=c["layers"],
+        n_head=c["heads"], n_inner=c["ffn"], activation_function=_GPT2_ACTIVATION[shape.blocks[0].activation],
+        resid_pdrop=c["dropout"], embd_pdrop=model.embedding.dropout.p, attn_pdrop=c["attn_dropout"],
+        layer_norm_epsilon=c["eps"], tie_word_embeddings=shape.tied, attn_implementation="eager",
+    )
