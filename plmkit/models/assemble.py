@@ -48,10 +48,12 @@ class LanguageModel(nn.Module):
         direction: str,
         lm_head: str | None,
         final_norms: list[nn.Module | None] | None = None,
+        encoder_kind: str = "attention",
     ) -> None:
         super().__init__()
         self.embedding = embedding
         self.direction = direction
+        self.encoder_kind = encoder_kind  # "attention" or "recurrent"
         self.encoder = nn.ModuleList(stacks)  # [forward] or [forward, backward] for bilm
         norms = final_norms or [None] * len(stacks)
         self.final_norms = nn.ModuleList([n if n is not None else nn.Identity() for n in norms])
@@ -101,16 +103,18 @@ class LanguageModel(nn.Module):
         return rotary(position_ids)
 
     def _encode(self, x: torch.Tensor, mask: torch.Tensor, rope: Any) -> list[torch.Tensor]:
+        if self.encoder_kind == "attention" and bool(mask.all()):
+            mask = None  # no padding: attention blocks may take SDPA's fused causal path
         if self.direction != "bilm":
             states = self._run_stack(0, x, mask, rope)
             return [x] + states
-        lengths = mask.sum(dim=1)
+        lengths = mask.sum(dim=1) if mask is not None else torch.full(x.shape[:1], x.shape[1], device=x.device)
         forward = self._run_stack(0, x, mask, rope)
         backward = self._run_stack(1, reverse_padded(x, lengths), mask, rope)
         backward = [reverse_padded(h, lengths) for h in backward]
         return [x] + [torch.cat([f, b], dim=-1) for f, b in zip(forward, backward)]
 
-    def _run_stack(self, index: int, x: torch.Tensor, mask: torch.Tensor, rope: Any) -> list[torch.Tensor]:
+    def _run_stack(self, index: int, x: torch.Tensor, mask: torch.Tensor | None, rope: Any) -> list[torch.Tensor]:
         states = []
         for block in self.encoder[index]:
             x = block(x, mask, rope=rope)

@@ -58,6 +58,7 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
         heads[name] = spec.component.build(spec.params, head_ctx)
         if getattr(spec.params, "language_model", False) and lm_head is None:
             lm_head = name
-    model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms)
+    kind = "attention" if m.attention is not None else "recurrent"
+    model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms, kind)
     model.recipe = recipe
     return model
