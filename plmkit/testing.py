@@ -107,6 +107,7 @@ def check_component(kind: str, name: str, direction: str | None = None, **params
     if out.logits is not None:
         assert out.logits.shape == (B, T, VOCAB), f"LM logits are (B, T, V), got {tuple(out.logits.shape)}"
     _check_gradients(model, out)
+    _check_unpadded_batch(model, batch, torch)
     _check_padding_is_ignored(model, batch, torch)
     if recipe.model.direction == "causal":
         _check_no_look_ahead(model, batch, torch)
@@ -120,6 +121,15 @@ def _check_gradients(model: Any, out: Any) -> None:
     idle = tuple(f"heads.{name}." for name in model.heads if name not in out.losses)
     silent = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None and not n.startswith(idle)]
     assert not silent, f"no gradient reaches: {', '.join(silent[:5])}"
+
+
+def _check_unpadded_batch(model: Any, batch: dict, torch: Any) -> None:
+    """A batch without padding (the model may then pass blocks no mask at all) works too."""
+    full = {k: v[:1, :8] for k, v in batch.items() if v.dim() >= 2}
+    full.update({k: v[:1] for k, v in batch.items() if v.dim() == 1})
+    with torch.no_grad():
+        out = model(**full, output_hidden_states=True)
+    assert out.hidden_states[-1].isfinite().all(), "non-finite outputs on a batch without padding"
 
 
 def _check_padding_is_ignored(model: Any, batch: dict, torch: Any) -> None:

@@ -30,20 +30,22 @@ class AlibiBlock(nn.Module):
     def make_final_norm(self):
         return nn.LayerNorm(self.ln_1.normalized_shape, eps=self.ln_1.eps)
 
-    def _bias(self, mask, T):
-        pos = torch.arange(T, device=mask.device)
+    def _bias(self, mask, T, device):
+        pos = torch.arange(T, device=device)
         distance = (pos[None, :] - pos[:, None]).abs().float()  # (T, T)
-        bias = -self.slopes.to(mask.device)[:, None, None] * distance  # (n, T, T)
-        blocked = mask[:, None, None, :] == 0  # (B, 1, 1, T): padded keys
+        bias = -self.slopes.to(device)[:, None, None] * distance  # (n, T, T)
+        blocked = torch.zeros(1, 1, 1, T, dtype=torch.bool, device=device)
+        if mask is not None:  # None: no row is padded
+            blocked = mask[:, None, None, :] == 0  # (B, 1, 1, T): padded keys
         if self.causal:
-            blocked = blocked | torch.ones(T, T, dtype=torch.bool, device=mask.device).triu(1)
-        return bias.unsqueeze(0).masked_fill(blocked, float("-inf"))  # (B, n, T, T)
+            blocked = blocked | torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+        return bias.unsqueeze(0).masked_fill(blocked, float("-inf"))  # (B|1, n, T, T)
 
     def forward(self, x, attention_mask, rope=None):
         B, T, H = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(H, dim=-1)
         q, k, v = (t.view(B, T, self.n_head, H // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, n, T, d)
-        bias = self._bias(attention_mask, T).to(q.dtype)
+        bias = self._bias(attention_mask, T, x.device).to(q.dtype)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1 / math.sqrt(H // self.n_head))
         y = torch.nan_to_num(y)  # rows whose every key is padding
         x = x + self.dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, H)))
