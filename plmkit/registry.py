@@ -11,6 +11,8 @@ Nothing here imports torch: validating a recipe must stay fast.
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -68,11 +70,23 @@ class Component:
         """``(name, type, default, description)`` for each parameter, for listings."""
         rows = []
         for name, info in self.params.model_fields.items():
-            annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
-            annotation = annotation.replace("typing.", "")
+            annotation = type_name(info.annotation)
             default = "required" if info.is_required() else info.get_default(call_default_factory=True)
             rows.append((name, annotation, default, info.description or ""))
         return rows
+
+
+def type_name(annotation: Any) -> str:
+    """A readable type for listings: ``int``, ``int | None``, ``'pre' | 'post'``, ``list[...]``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(type_name(a) for a in args if a is not Ellipsis)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
