@@ -1,0 +1,298 @@
+"""``train``: the one training loop, readable top to bottom.
+
+recipe -> run folder -> data (tokenizer + batches) -> model on its device -> AdamW steps with
+gradient accumulation, clipping and mixed precision -> held-out evaluations -> checkpoints ->
+final model + summary. Plugins observe it through four hooks (run_started, step_finished,
+evaluation_finished, run_finished; see hookspecs.py).
+
+Reproducibility: everything is seeded from ``train.seed`` and a CPU run is bit-for-bit
+repeatable. A resumed run restores weights, optimiser state, RNG states and the data position
+from its last checkpoint, and ends with exactly the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from ..errors import RunError
+from ..evaluation.metrics import evaluate, head_layouts
+from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import learning_rate, make_optimizer, set_learning_rate
+from .progress import Progress, Silent
+from .rundir import RunDir, open_run_dir
+
+__all__ = ["train", "RunResult"]
+
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+@dataclass
+class RunResult:
+    """What ``train`` returns: where the run is, how far it got, its final held-out metrics."""
+
+    run_dir: Path
+    step: int
+    metrics: dict[str, float]
+    summary: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+
+
+def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: bool = False,
+          progress: Progress | bool | None = None) -> RunResult:
+    """Train the model ``recipe`` describes; write the run folder; return its final metrics.
+
+    ``out_dir``: the run folder (default runs/NAME-YYYYmmdd-HHMMSS). ``resume``: a run folder to
+    continue from its last checkpoint; a recipe that differs from the saved one is refused
+    unless ``accept_changes``. ``progress``: None reports on stderr, False reports nothing.
+    """
+    progress = Progress() if progress is None or progress is True else (Silent() if progress is False else progress)
+    started = time.monotonic()
+    run, checkpoint = open_run_dir(recipe, out_dir, resume, accept_changes)
+    placement = recipe.device.component.build(recipe.device.params, None)
+    prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
+    run.write_start(recipe, prepared.tokenizer)
+    with _deterministic(placement.device.type == "cpu"):
+        _seed_everything(recipe.train.seed)
+        model = _build(recipe, prepared.tokenizer, placement)
+        optimizer = make_optimizer(model, recipe.train)
+        state = {"step": 0, "best": {}}
+        if checkpoint is not None:
+            state = load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
+        run.truncate_metrics(state["step"])
+        loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
+        result = loop.run(started)
+    return result
+
+
+class _Loop:
+    """The state of one training run; ``run`` is the loop itself."""
+
+    def __init__(self, recipe: Any, run: RunDir, placement: Any, prepared: Any, model: Any, optimizer: Any,
+                 progress: Progress, state: dict[str, Any]) -> None:
+        self.recipe, self.train, self.run_dir = recipe, recipe.train, run
+        self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
+        self.progress, self.state = progress, state
+        self.layouts = head_layouts(recipe)
+        self.hook = _hooks()
+
+    def run(self, started: float) -> RunResult:
+        train, step = self.train, self.state["step"]
+        batches = self.prepared.train_batches(start=step * train.grad_accum)  # resume where we stopped
+        self.progress.start(self.run_dir.path, self.recipe, self.placement.describe(),
+                            self.model.num_parameters(), step)
+        self.hook.run_started(run_dir=self.run_dir.path, recipe=self.recipe)
+        metrics: dict[str, float] = {}
+        self.model.train()
+        with _StopOnInterrupt() as interrupt:
+            while step < train.steps:
+                t0 = time.monotonic()
+                lr = learning_rate(step, train)
+                set_learning_rate(self.optimizer, lr)
+                losses = self._optimizer_step(batches, step)
+                step += 1
+                tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
+                record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
+                self.run_dir.append_metrics(record)
+                self.progress.step(step, record)
+                self.hook.step_finished(step=step, metrics=record)
+                if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
+                    metrics = self._evaluate(step)
+                if step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0):
+                    self._checkpoint(step)
+                elif interrupt.requested:
+                    self._checkpoint(step)
+                if interrupt.requested and step < train.steps:
+                    self.progress.message(f"interrupted at step {step}; checkpoint saved. Continue with: "
+                                          f"plmkit run --resume {self.run_dir.path}")
+                    raise KeyboardInterrupt
+        if not metrics:  # resumed from the final checkpoint of a run killed before it finished
+            metrics = self._evaluate(step)
+        return self._finish(step, metrics, started)
+
+    # -- one optimiser step -----------------------------------------------------------------------
+    def _optimizer_step(self, batches: Iterator[dict], step: int) -> dict[str, float]:
+        """``grad_accum`` micro-batches forward and backward, then one clipped AdamW step."""
+        train, placement, scaler = self.train, self.placement, self.placement.scaler
+        self.optimizer.zero_grad(set_to_none=True)
+        losses: dict[str, float] = {}
+        tokens = 0
+        try:
+            for _ in range(train.grad_accum):
+                batch = placement.to(next(batches))
+                batch.pop("num_words", None)
+                with placement.autocast():
+                    out = self.model(**batch)
+                scaler.scale(out.loss / train.grad_accum).backward()  # mean over the micro-batches
+                for name, value in [("loss", out.loss), *((f"loss_{k}", v) for k, v in out.losses.items())]:
+                    losses[name] = losses.get(name, 0.0) + value.item() / train.grad_accum
+                tokens += _count_tokens(batch)
+            grad_norm = self._clip_and_step()
+        except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError too
+            if isinstance(exc, _OOM) or "out of memory" in str(exc):
+                raise RunError(_oom_message(self.recipe, self.placement, step)) from None
+            raise
+        if not math.isfinite(losses["loss"]) and not scaler.is_enabled():
+            raise RunError(f"train.lr: the loss became {losses['loss']} at step {step + 1}: training diverged; "
+                           f"lower train.lr (now {train.lr}) or raise train.warmup_steps")
+        return {**losses, "grad_norm": grad_norm, "tokens": tokens}
+
+    def _clip_and_step(self) -> float:
+        scaler = self.placement.scaler
+        grad_norm = float("nan")
+        if self.train.grad_clip > 0:
+            scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip))
+        scaler.step(self.optimizer)
+        scaler.update()
+        return grad_norm
+
+    # -- evaluation, checkpoints, the end ---------------------------------------------------------
+    def _evaluate(self, step: int) -> dict[str, float]:
+        metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement, self.layouts,
+                           words=_eval_words(self.prepared))
+        self.run_dir.append_metrics({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
+        best = self.state.setdefault("best", {})
+        if "loss" in metrics and metrics["loss"] < best.get("eval_loss", math.inf):
+            best.update(eval_loss=metrics["loss"], step=step)
+        self.progress.evaluation(step, metrics)
+        self.hook.evaluation_finished(step=step, metrics=metrics)
+        return metrics
+
+    def _checkpoint(self, step: int) -> None:
+        trainer_state = {"micro_batches": step * self.train.grad_accum, "best": self.state.get("best", {})}
+        save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
+                        scaler=self.placement.scaler)
+
+    def _finish(self, step: int, metrics: dict[str, float], started: float) -> RunResult:
+        self.run_dir.write_model(self.model, self.recipe, self.prepared.tokenizer)
+        summary = {
+            "name": self.recipe.name,
+            "step": step,
+            "wall_time_s": round(time.monotonic() - started, 2),
+            "device": self.placement.describe(),
+            "direction": self.recipe.model.direction,
+            "lm_head": self.model.lm_head,
+            "parameters": self.model.num_parameters(),
+            "eval": metrics,
+            "unigram_baseline": _call(self.prepared, "unigram_baseline"),
+            "floor_bits_per_word": _floor_bits_per_word(self.prepared),
+            "best": self.state.get("best", {}),
+            "run_dir": str(self.run_dir.path),
+        }
+        self.run_dir.write_summary(summary)  # last: a run with summary.json has finished
+        self.hook.run_finished(run_dir=self.run_dir.path, metrics=metrics)
+        self.progress.finish(summary)
+        return RunResult(self.run_dir.path, step, metrics, summary, self.model)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _prepare(recipe: Any, run: RunDir) -> Any:
+    """Tokenizer and batches; a run that already has a tokenizer keeps it (resume)."""
+    from ..data.prepare import prepare
+    from ..data.tokenize import Tokenizer
+
+    tokenizer = Tokenizer.load(run.tokenizer_dir) if (run.tokenizer_dir / ".complete").exists() else None
+    return prepare(recipe, tokenizer=tokenizer)
+
+
+def _build(recipe: Any, tokenizer: Any, placement: Any) -> Any:
+    from ..models.build import build_model
+
+    model = build_model(recipe, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
+    return model.to(placement.device)
+
+
+def _hooks() -> Any:
+    from ..plugins import get_plugins
+
+    return get_plugins().manager.hook
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # every device's generator
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels for the run, restoring the caller's setting afterwards.
+
+    Used on the CPU, where it costs nothing at run time. The C setter is called directly when it
+    exists: the public function also imports torch's compiler stack (seconds) to set a flag of it.
+    """
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - other torch versions
+        setter = torch.use_deterministic_algorithms
+    if enabled:
+        setter(True, warn_only=True)
+    try:
+        yield
+    finally:
+        setter(before[0], warn_only=before[1])
+
+
+def _count_tokens(batch: dict[str, torch.Tensor]) -> int:
+    mask = batch.get("attention_mask")
+    if mask is not None:
+        return int(mask.sum())
+    reference = batch.get("input_ids", batch.get("char_ids"))
+    return int(reference.shape[0] * reference.shape[1])
+
+
+def _oom_message(recipe: Any, placement: Any, step: int) -> str:
+    t = recipe.train
+    return (f"train.batch_size: a micro-batch of {t.batch_size // t.grad_accum} x {t.seq_len} tokens does not fit "
+            f"in memory on {placement.device} (step {step + 1}); lower train.batch_size or raise train.grad_accum "
+            f"(now {t.grad_accum})")
+
+
+def _call(obj: Any, name: str) -> Any:
+    method = getattr(obj, name, None)
+    return method() if callable(method) else None
+
+
+def _eval_words(prepared: Any) -> int | None:
+    """Words the held-out batches spell, for bits per word (None when the data layer cannot say)."""
+    return _call(prepared, "heldout_word_count")
+
+
+def _floor_bits_per_word(prepared: Any) -> float | None:
+    """The generated corpus's entropy floor of the held-out documents; None for other data."""
+    stats = getattr(prepared, "stats", None) or {}
+    return stats.get("floor_bits_per_word")
+
+
+class _StopOnInterrupt:
+    """The first Ctrl-C asks the loop to checkpoint and stop at the end of the current step; a
+    second one stops at once. Only in the main thread (signals cannot be caught elsewhere)."""
+
+    def __enter__(self) -> "_StopOnInterrupt":
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
