@@ -5,7 +5,8 @@ The public API is small; everything here imports lazily, so ``import plmkit`` st
 
     recipe = plmkit.load_recipe("recipes/gpt.yaml", ["train.steps=50"])
     model = plmkit.build_model(recipe)
-    run = plmkit.load_run("runs/gpt-20261129-101500")
+    result = plmkit.train(recipe, "runs/my-gpt")
+    run = plmkit.load_run("runs/my-gpt")
 
 Plugin authors use ``plmkit.hookimpl`` and ``plmkit.Params`` (see docs/design.md).
 """
@@ -24,6 +25,7 @@ __all__ = [
     "load_recipe",
     "build_model",
     "load_run",
+    "train",
     "hookimpl",
     "Params",
     "spec_of",
@@ -46,6 +48,13 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
     from .models.build import build_model as _build
 
     return _build(recipe, vocab_size=vocab_size, pad_id=pad_id)
+
+
+def train(recipe: Any, out_dir: Any = None, *, resume: Any = None, accept_changes: bool = False) -> Any:
+    """Train a validated recipe into a run folder (what ``plmkit run`` does); returns a RunResult."""
+    from .training.loop import train as _train
+
+    return _train(recipe, out_dir=out_dir, resume=resume, accept_changes=accept_changes)
 
 
 def load_run(path: Any) -> Any:
