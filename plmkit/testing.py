@@ -111,6 +111,8 @@ def check_component(kind: str, name: str, direction: str | None = None, **params
     _check_padding_is_ignored(model, batch, torch)
     if recipe.model.direction == "causal":
         _check_no_look_ahead(model, batch, torch)
+    if recipe.model.direction == "bilm":
+        _check_each_direction_sees_one_side(model, batch, torch)
 
 
 def _check_gradients(model: Any, out: Any) -> None:
@@ -156,3 +158,19 @@ def _check_no_look_ahead(model: Any, batch: dict, torch: Any) -> None:
         b = model(**changed, output_hidden_states=True).hidden_states[-1]
     assert torch.allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-5), "a causal model looks at future tokens"
     assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :]), "later positions should see the change"
+
+
+def _check_each_direction_sees_one_side(model: Any, batch: dict, torch: Any) -> None:
+    """In a biLM, the forward half never sees later words and the backward half never earlier ones."""
+    k = 4
+    changed = {key: value.clone() for key, value in batch.items()}
+    changed["input_ids"][:, k] = (changed["input_ids"][:, k] + 3) % VOCAB
+    if "char_ids" in changed:
+        changed["char_ids"][:, k] = (changed["char_ids"][:, k] % 200) + 1
+    with torch.no_grad():
+        a = model(**batch, output_hidden_states=True).hidden_states[-1]
+        b = model(**changed, output_hidden_states=True).hidden_states[-1]
+    half = a.shape[-1] // 2
+    assert torch.allclose(a[:, :k, :half], b[:, :k, :half], atol=1e-5), "the forward LM sees later words"
+    assert torch.allclose(a[:, k + 1 : 8, half:], b[:, k + 1 : 8, half:], atol=1e-5), "the backward LM sees earlier words"
+    assert not torch.allclose(a[:, k:8, :half], b[:, k:8, :half]), "the forward LM should see the changed word"
