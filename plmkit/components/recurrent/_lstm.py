@@ -85,11 +85,13 @@ class LstmWithProjection(nn.Module):
         outputs = []
         for t, z_x in enumerate(gates_x.unbind(1)):  # z_x (B, 4C)
             z = torch.addmm(z_x, h, W_h)
-            ifo = torch.sigmoid(z[:, : 3 * C])
-            c_new = ifo[:, C : 2 * C] * c + ifo[:, :C] * torch.tanh(z[:, 3 * C :])
+            # split/chunk rather than slicing: a slice's backward zero-fills a full-width gradient
+            z_ifo, z_g = z.split([3 * C, C], dim=1)
+            i, f, o = torch.sigmoid(z_ifo).chunk(3, dim=1)
+            c_new = f * c + i * torch.tanh(z_g)
             if self.cell_clip is not None:
                 c_new = c_new.clamp(-self.cell_clip, self.cell_clip)
-            h_new = torch.mm(ifo[:, 2 * C :] * torch.tanh(c_new), W_p)  # (B, P)
+            h_new = torch.mm(o * torch.tanh(c_new), W_p)  # (B, P)
             if self.proj_clip is not None:
                 h_new = h_new.clamp(-self.proj_clip, self.proj_clip)
             outputs.append(h_new)
