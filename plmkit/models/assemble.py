@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .context import BuildContext
 from .output import ModelOutput
 
 

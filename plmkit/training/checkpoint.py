@@ -210,12 +210,13 @@ def save_checkpoint(
     state = {"format": FORMAT, **trainer_state, "step": step, "rng": rng_state()}
     state["scaler"] = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
     atomic_write_json(tmp / STATE_FILE, state)  # last: its presence marks the folder complete
-    _replace_folder(tmp, final)
+    replace_folder(tmp, final)
     _prune(folder, keep)
     return final
 
 
-def _replace_folder(tmp: Path, final: Path) -> None:
+def replace_folder(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``, swapping out any folder already there."""
     if final.exists():  # the same step written again (a resumed run with changes): swap it out
         old = final.with_name(f".old-{final.name}-{os.getpid()}")
         os.replace(final, old)

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, RunError
-from .checkpoint import atomic_write_json, atomic_write_text, latest_checkpoint, save_weights
+from .checkpoint import atomic_write_json, atomic_write_text, latest_checkpoint, replace_folder, save_weights
 
 __all__ = ["RunDir", "default_run_dir", "recipe_diff", "open_run_dir", "load_saved_recipe", "versions"]
 
@@ -118,13 +118,7 @@ def _write_folder(final: Path, fill: Any) -> None:
     tmp.mkdir(parents=True)
     fill(tmp)
     (tmp / ".complete").write_text("", encoding="utf-8")
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    replace_folder(tmp, final)
 
 
 # -- versions -------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import math
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -13,7 +12,6 @@ import plmkit
 from plmkit.data import chars
 from plmkit.data.batching import Layout, PairBatcher, mask_tokens
 from plmkit.data.prepare import is_held_out, prepare
-from plmkit.data.tokenize import train_wordpiece
 from plmkit.errors import DataError
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
