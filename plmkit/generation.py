@@ -104,6 +104,7 @@ def generate_ids(
         for _ in range(max_tokens):
             context = ids[-max_positions:] if max_positions else ids
             input_ids = torch.tensor([context], dtype=torch.long, device=device)  # (1, T)
+            model.reset_states()  # the whole context is fed again at every step
             logits = model(input_ids=input_ids).logits[:, -1, :]  # (1, V)
             token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
             ids.append(token)

@@ -53,6 +53,17 @@ class Params(BaseModel):
         """
         return []
 
+    def output_width(self, recipe: Any) -> int | None:
+        """Embeddings and encoder layers: the width of each output vector, if the recipe fixes it.
+
+        ``None`` means "not known before building"; checks that need it are then skipped.
+        """
+        return None
+
+    def token_table(self) -> bool:
+        """Embeddings: whether this one has a token table a head can tie its softmax to."""
+        return False
+
 
 @dataclass(frozen=True)
 class Component:

@@ -47,11 +47,11 @@ class Run:
         import torch
 
         from .data.chars import BOS_WORD, EOS_WORD, char_ids
+        from .data.prepare import max_chars
 
         tok, words = self.tokenizer, text.split()
         ids = [tok.bos_id, *[_word_id(tok, w) for w in words], tok.eos_id]
-        max_chars = getattr(self.recipe.model.embedding.params, "max_chars", 50)
-        chars = char_ids([BOS_WORD, *words, EOS_WORD], max_chars)
+        chars = char_ids([BOS_WORD, *words, EOS_WORD], max_chars(self.recipe))
         batch = {"input_ids": torch.tensor([ids], dtype=torch.long),
                  "char_ids": torch.tensor([chars], dtype=torch.long)}
         return {"batch": batch, "tokens": words, "trim": (1, 1)}
@@ -110,9 +110,8 @@ class Run:
 
             data = recipe.to_dict()
             data["eval"]["batches"] = batches
-            source = recipe.path
-            recipe = recipe_from_dict(data, source=str(self.path / "recipe.yaml"))
-            recipe._source = source  # relative data paths: as the run resolved them
+            # relative data paths: as the run resolved them
+            recipe = recipe_from_dict(data, source=str(self.path / "recipe.yaml"), base=recipe.path)
         prepared = prepare(recipe, tokenizer=self.tokenizer)
         eval_batches, words = _eval_data(prepared)
         metrics = evaluate(self.model, eval_batches, None, words=words)

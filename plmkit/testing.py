@@ -66,7 +66,7 @@ def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: An
     return {
         "name": f"contract-{kind}-{name}",
         "model": model,
-        "tokenizer": {"type": "byte_bpe", "vocab_size": 1000},  # the model uses model.vocab_size
+        "tokenizer": {"type": "word", "vocab_size": 1000},  # the model uses model.vocab_size
         "data": {"type": "generated", "documents": 10},
         "device": {"type": "cpu"},
         "train": {"steps": 1, "batch_size": 2, "seq_len": 12},
@@ -106,6 +106,7 @@ def check_component(kind: str, name: str, direction: str | None = None, **params
     assert all(h.shape[:2] == (B, T) for h in out.hidden_states), "every layer keeps (batch, time)"
     if out.logits is not None:
         assert out.logits.shape == (B, T, VOCAB), f"LM logits are (B, T, V), got {tuple(out.logits.shape)}"
+    _check_each_tensor_saved_once(model)
     _check_gradients(model, out)
     _check_unpadded_batch(model, batch, torch)
     _check_padding_is_ignored(model, batch, torch)
@@ -123,6 +124,14 @@ def _check_gradients(model: Any, out: Any) -> None:
     idle = tuple(f"heads.{name}." for name in model.heads if name not in out.losses)
     silent = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None and not n.startswith(idle)]
     assert not silent, f"no gradient reaches: {', '.join(silent[:5])}"
+
+
+def _check_each_tensor_saved_once(model: Any) -> None:
+    """A tied head keeps a plain reference to the token table, so the state dict holds it once."""
+    seen: dict[int, str] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        other = seen.setdefault(id(tensor), name)
+        assert other == name, f"{name} is {other} again: keep tied tensors as plain references (see docs/design.md)"
 
 
 def _check_unpadded_batch(model: Any, batch: dict, torch: Any) -> None:

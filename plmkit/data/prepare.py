@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import DataError, RecipeError
+from ..errors import DataError
 from .batching import BiLMBatcher, CausalBatcher, Layout, PairBatcher, SegmentBatcher, eval_batches, layout_of, train_stream
 
 __all__ = ["prepare", "Prepared", "is_held_out", "word_ends"]
@@ -85,6 +86,8 @@ class Prepared:
         self.seed = recipe.train.seed
         self._train, self._holdout = _batcher(layout, train, tokenizer, recipe), _batcher(layout, holdout, tokenizer, recipe)
         self._holdout_split = holdout
+        _require_instances(self._train, train, recipe, "training")
+        _require_instances(self._holdout, holdout, recipe, "held-out")
         self._eval: tuple[list, list] | None = None
 
     def train_batches(self, start: int = 0) -> Iterator[dict]:
@@ -142,13 +145,27 @@ class Prepared:
         return self._holdout_split.tokens
 
 
+def _require_instances(batcher, split: _Split, recipe, which: str) -> None:
+    """Refuse, in one line, data too small to make a single training or held-out sequence."""
+    if not batcher.epoch(random.Random(0)):
+        raise DataError(f"the {which} split ({len(split.docs)} document(s), {split.tokens} tokens) makes no "
+                        f"{recipe.train.seq_len}-token sequence: add data, or lower train.seq_len")
+
+
 def _batcher(layout: Layout, split: _Split, tokenizer, recipe):
     seq_len = recipe.train.seq_len
     if layout.name == "causal":
         return CausalBatcher(split.docs, tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id, seq_len)
     if layout.name == "bilm":
-        return BiLMBatcher([s for doc in split.docs for s in doc], tokenizer, seq_len)
+        return BiLMBatcher([s for doc in split.docs for s in doc], tokenizer, seq_len, max_chars(recipe))
     return (PairBatcher if layout.name == "pairs" else SegmentBatcher)(split.docs, tokenizer, seq_len, layout)
+
+
+def max_chars(recipe) -> int:
+    """Characters per word of the recipe's character CNN (inside a ``sum`` too); 50 without one."""
+    embedding = recipe.model.embedding
+    specs = [embedding] + list(getattr(embedding.params, "parts", []))
+    return next((s.params.max_chars for s in specs if hasattr(s.params, "max_chars")), 50)
 
 
 def _context(recipe):
@@ -162,8 +179,6 @@ def _context(recipe):
 def prepare(recipe, tokenizer=None, workdir=None) -> Prepared:
     """Data source, held-out split, tokenizer and batches for a validated recipe."""
     layout = layout_of(recipe)
-    if layout.name == "pairs" and recipe.train.seq_len < 5:
-        raise RecipeError(f"train.seq_len: {recipe.train.seq_len} is too short for [CLS] A [SEP] B [SEP]; use at least 5")
     ctx = _context(recipe)
     source = recipe.data.component.build(recipe.data.params, ctx)
     holdout = recipe.eval.holdout

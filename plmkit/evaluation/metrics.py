@@ -107,6 +107,7 @@ def evaluate(
         for batch in batches:
             batch_words += int(batch.pop("num_words", 0)) if "num_words" in batch else 0
             batch = placement.to(batch) if placement is not None else batch
+            model.reset_states()  # each held-out batch stands alone
             with placement.autocast() if placement is not None else contextlib.nullcontext():
                 out = model(**batch)
             _batch_numbers(totals, out, batch, layouts)

@@ -104,7 +104,8 @@ def _config_and_weights(hf_model: Any, state_dict: dict | None) -> tuple[Any, di
         cls = saved[0] if saved else {"bert": "BertForPreTraining", "gpt2": "GPT2LMHeadModel"}.get(config.model_type)
         if cls is None:
             raise RunError(f"{hf_model}: plmkit converts transformers BERT and GPT-2 models, not {config.model_type!r}")
-        hf_model = getattr(transformers, cls).from_pretrained(hf_model, local_files_only=True)
+        # safetensors only: plmkit never unpickles (a folder with only a .bin file is refused)
+        hf_model = getattr(transformers, cls).from_pretrained(hf_model, local_files_only=True, use_safetensors=True)
     if isinstance(hf_model, transformers.PretrainedConfig):
         if state_dict is None:
             raise RunError("from_hf(config) needs the weights too: from_hf(config, state_dict)")

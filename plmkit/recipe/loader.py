@@ -46,7 +46,8 @@ def _product(values: Iterable[float]) -> float:
 
 _register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver  # 2.4 renamed it
 for _name, _fn in RESOLVERS.items():
-    _register(_name, _fn, replace=True)
+    if not OmegaConf.has_resolver(_name):  # omegaconf's registry is process-wide: don't clobber a host's
+        _register(_name, _fn)
 
 _RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 
@@ -212,6 +213,9 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
             problems.append(Problem(key, f"cannot set {text!r}: {_first_line(exc)}", COMMAND_LINE))
             continue
         loaded.lines[key] = COMMAND_LINE
+        parts = key.split(".")
+        for depth in range(1, len(parts)):  # a new key's parents are the command line's doing too
+            loaded.lines.setdefault(".".join(parts[:depth]), COMMAND_LINE)
         for sub in [k for k in loaded.lines if k.startswith(key + ".")]:
             loaded.lines[sub] = COMMAND_LINE
     loaded.data = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]

@@ -36,18 +36,25 @@ COMPONENT_SECTIONS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
-def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
-    """Load, resolve and validate a recipe file; raise ``RecipeError`` listing every problem."""
+def load_recipe(path: str | Path, overrides: Iterable[str] = (), base: str | Path | None = None) -> Recipe:
+    """Load, resolve and validate a recipe file; raise ``RecipeError`` listing every problem.
+
+    Relative paths inside the recipe (data files, a tokenizer) are relative to the folder of
+    ``base`` if given (a run folder's saved recipe names the file the run started from), else
+    of the recipe file itself.
+    """
     loaded = load_file(path, overrides)
-    return validate(loaded)
+    return validate(loaded, base)
 
 
-def recipe_from_dict(data: dict[str, Any], source: str = "<dict>", overrides: Iterable[str] = ()) -> Recipe:
+def recipe_from_dict(
+    data: dict[str, Any], source: str = "<dict>", overrides: Iterable[str] = (), base: str | Path | None = None
+) -> Recipe:
     """Validate a recipe given as plain data (used by interop and by ``load_run``)."""
-    return validate(load_data(data, source, overrides))
+    return validate(load_data(data, source, overrides), base)
 
 
-def validate(loaded: Loaded) -> Recipe:
+def validate(loaded: Loaded, base: str | Path | None = None) -> Recipe:
     problems: list[Problem] = []
     data = dict(loaded.data)
     data.setdefault("device", {"type": "auto"})  # a default component is resolved like a written one
@@ -60,10 +67,10 @@ def validate(loaded: Loaded) -> Recipe:
             key = ".".join(str(part) for part in error["loc"])
             problems.append(Problem(key, describe_error(error, Recipe), loaded.where(key)))
     if recipe is not None and not problems:
+        recipe._source = Path(base) if base is not None else loaded.source  # checks resolve paths from here
         problems += _cross_checks(recipe, loaded)
     if problems:
         raise RecipeError(problems=sorted(_unique(problems), key=_reading_order))
-    recipe._source = loaded.source
     recipe._resolved = loaded.data
     return recipe
 

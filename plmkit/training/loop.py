@@ -88,7 +88,9 @@ class _Loop:
 
     def run(self, started: float) -> RunResult:
         train, step = self.train, self.state["step"]
-        batches = self.prepared.train_batches(start=step * train.grad_accum)  # resume where we stopped
+        # resume where we stopped, counted in sequences so a changed batch size still lines up
+        self.instances = self.state.get("instances", step * train.batch_size)
+        batches = self.prepared.train_batches(start=self.instances // (train.batch_size // train.grad_accum))
         self.progress.start(self.run_dir.path, self.recipe, self.placement.describe(),
                             self.model.num_parameters(), step)
         self.hook.run_started(run_dir=self.run_dir.path, recipe=self.recipe)
@@ -101,6 +103,7 @@ class _Loop:
                 set_learning_rate(self.optimizer, lr)
                 losses = self._optimizer_step(batches, step)
                 step += 1
+                self.instances += train.batch_size
                 tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
                 record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
                 self.run_dir.append_metrics(record)
@@ -131,6 +134,7 @@ class _Loop:
             for _ in range(train.grad_accum):
                 batch = placement.to(next(batches))
                 batch.pop("num_words", None)
+                self.model.reset_states()  # batches are shuffled: no LSTM state carries between them
                 with placement.autocast():
                     out = self.model(**batch)
                 scaler.scale(out.loss / train.grad_accum).backward()  # mean over the micro-batches
@@ -147,9 +151,9 @@ class _Loop:
                            f"lower train.lr (now {train.lr}) or raise train.warmup_steps")
         return {**losses, "grad_norm": grad_norm, "tokens": tokens}
 
-    def _clip_and_step(self) -> float:
+    def _clip_and_step(self) -> float | None:
         scaler = self.placement.scaler
-        grad_norm = float("nan")
+        grad_norm = None  # not computed without clipping (JSON has no NaN)
         if self.train.grad_clip > 0:
             scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip))
@@ -170,7 +174,7 @@ class _Loop:
         return metrics
 
     def _checkpoint(self, step: int) -> None:
-        trainer_state = {"micro_batches": step * self.train.grad_accum, "best": self.state.get("best", {})}
+        trainer_state = {"instances": self.instances, "best": self.state.get("best", {})}
         save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
                         scaler=self.placement.scaler)
 

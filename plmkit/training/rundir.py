@@ -152,13 +152,11 @@ def load_saved_recipe(folder: str | os.PathLike, overrides: Any = ()) -> Any:
     from ..recipe.validate import load_recipe
 
     folder = Path(folder)
-    recipe = load_recipe(folder / RECIPE_FILE, overrides)
     versions_file = folder / VERSIONS_FILE
+    original = None
     if versions_file.is_file():
         original = json.loads(versions_file.read_text(encoding="utf-8")).get("recipe_file")
-        if original:
-            recipe._source = original
-    return recipe
+    return load_recipe(folder / RECIPE_FILE, overrides, base=original)
 
 
 def _package_version() -> str:

@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from plmkit.recipe.shapes import embedding_width
 from plmkit.registry import Params
 
 
@@ -34,27 +35,20 @@ class TransformerParams(Params):
         False, description="GPT-2: draw attn.c_proj and mlp.c_proj from N(0, init_std / sqrt(2 * model.layers))"
     )
 
+    def output_width(self, recipe: Any) -> int:
+        return recipe.model.hidden
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         hidden, problems = recipe.model.hidden, []
         if hidden % self.heads:
             divisors = [h for h in range(1, min(hidden, 64) + 1) if hidden % h == 0]
             problems.append((f"{key}.heads", f"{self.heads} heads do not divide model.hidden {hidden}; "
                              f"choose one of {divisors}"))
-        width = embedding_width(recipe.model.embedding)
+        width = embedding_width(recipe)
         if width is not None and width != hidden:
             problems.append((f"{key}", f"the embedding ({recipe.model.embedding.type}) outputs {width} values per "
                              f"token but transformer blocks take model.hidden {hidden}; make them equal"))
         return problems
-
-
-def embedding_width(spec: Any) -> int | None:
-    """The output width an embedding declares in its params (``output_dim``, ``dim``, ``projection_dim``)."""
-    params = getattr(spec, "_params", None)
-    for name in ("output_dim", "dim", "projection_dim"):
-        value = getattr(params, name, None)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 def build(params: TransformerParams, ctx):

@@ -31,6 +31,9 @@ class CharCNNParams(Params):
         None, ge=1, description="output width; default model.hidden (no projection when it equals the filter total)"
     )
 
+    def output_width(self, recipe: Any) -> int:
+        return self.projection_dim or recipe.model.hidden
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         problems = []
         if not self.filters:

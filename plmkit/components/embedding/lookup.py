@@ -19,6 +19,12 @@ class TokenParams(Params):
     padding: bool = Field(False, description="give the pad token a zero row that the lookup never updates (BERT)")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
 
+    def output_width(self, recipe: Any) -> int:
+        return recipe.model.hidden
+
+    def token_table(self) -> bool:
+        return True
+
 
 class SegmentParams(Params):
     """Segment (token type) table: sentence A / sentence B, added to the token vectors (BERT)."""
@@ -58,6 +64,9 @@ class RotaryParams(Params):
             return [(key, "rotary positions rotate attention queries and keys: they need model.attention "
                      "(a transformer), not model.recurrent; use learned_position or sinusoidal_position")]
         heads = getattr(attention.params, "heads", None)
+        if not isinstance(heads, int):
+            return [(key, f"rotary needs to know the attention head size, but {attention.type!r} has no "
+                     f"'heads' parameter; use learned_position or sinusoidal_position")]
         if heads and recipe.model.hidden % heads == 0 and (recipe.model.hidden // heads) % 2:
             return [(key, f"rotary needs an even head size; model.hidden {recipe.model.hidden} / "
                      f"{heads} heads = {recipe.model.hidden // heads}")]

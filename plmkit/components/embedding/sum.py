@@ -24,6 +24,12 @@ class SumParams(Params):
     eps: float = Field(1e-12, gt=0, description="LayerNorm epsilon (BERT: 1e-12)")
     dropout: float = Field(0.1, ge=0, le=1, description="dropout on the result during training")
 
+    def output_width(self, recipe: Any) -> int:
+        return recipe.model.hidden
+
+    def token_table(self) -> bool:
+        return any(part.params.token_table() for part in self.parts)
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         # (the validator runs each part's own check too, at {key}.parts.{i})
         problems = []

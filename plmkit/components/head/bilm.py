@@ -29,6 +29,9 @@ class BidirectionalLMParams(Params):
         if direction != "bilm":
             return [("model.direction", f"{key} (bidirectional_lm) needs separate forward and backward stacks: "
                      f"model.direction must be 'bilm', got {direction!r}; for a causal model use causal_lm")]
+        if getattr(recipe.tokenizer.params, "one_id_per_word", None) is False:
+            return [("tokenizer.type", f"{key} (bidirectional_lm) predicts whole words and needs one id per "
+                     f"word: use tokenizer type 'word' (got {recipe.tokenizer.type!r})")]
         return []
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from plmkit.recipe.shapes import tie_problems
 from plmkit.registry import Params
 
 
@@ -27,7 +28,7 @@ class CausalLMParams(Params):
         if recipe.model.direction != "causal":
             return [(key, f"a causal objective needs causal attention: set model.direction: causal "
                      f"(got {recipe.model.direction}; a bidirectional encoder would see the token it predicts)")]
-        return []
+        return tie_problems(recipe, key, "causal_lm", self.tie)
 
 
 def build(params: CausalLMParams, ctx):

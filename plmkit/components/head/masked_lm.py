@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from plmkit.recipe.shapes import tie_problems
 from plmkit.registry import Params
 
 
@@ -42,7 +43,7 @@ class MaskedLMParams(Params):
         if self.mask_token_prob + self.random_token_prob > 1:
             problems.append((f"{key}.random_token_prob", f"mask_token_prob {self.mask_token_prob} + random_token_prob "
                              f"{self.random_token_prob} exceed 1; together they must be at most 1"))
-        return problems
+        return problems + tie_problems(recipe, key, "masked_lm", self.tie)
 
 
 def build(params: MaskedLMParams, ctx):

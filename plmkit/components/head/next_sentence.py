@@ -25,6 +25,8 @@ class NextSentenceParams(Params):
         if recipe.model.direction != "bidirectional":
             return [(key, f"next-sentence prediction reads the whole pair from position 0, which needs "
                      f"model.direction: bidirectional (got {recipe.model.direction})")]
+        if recipe.train.seq_len < 5:
+            return [("train.seq_len", f"{recipe.train.seq_len} is too short for [CLS] A [SEP] B [SEP]; use at least 5")]
         return []
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
+from plmkit.recipe.shapes import embedding_width, encoder_width
 from plmkit.registry import Params
 
 
@@ -29,11 +30,16 @@ class ScalarMixParams(Params):
     gamma: float = Field(1.0, description="initial scale of the mixed representation")
 
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        count = recipe.model.layers + 1
+        count, problems = recipe.model.layers + 1, []
         if self.initial_weights is not None and len(self.initial_weights) != count:
-            return [(f"{key}.initial_weights", f"needs one weight per layer, {count} (the embedding + "
-                     f"{recipe.model.layers} encoder layers), got {len(self.initial_weights)}")]
-        return []
+            problems.append((f"{key}.initial_weights", f"needs one weight per layer, {count} (the embedding + "
+                             f"{recipe.model.layers} encoder layers), got {len(self.initial_weights)}"))
+        embedding, encoder = embedding_width(recipe), encoder_width(recipe)
+        if recipe.model.direction == "bilm" and None not in (embedding, encoder) and embedding != encoder:
+            problems.append((key, f"the mix weighs the embedding ([x; x], {2 * embedding} wide) against the "
+                             f"encoder layers ({2 * encoder} wide): make the embedding's output width equal "
+                             f"the encoder's ({encoder})"))
+        return problems
 
 
 def build(params: ScalarMixParams, ctx):

@@ -26,6 +26,9 @@ class LstmProjectionParams(Params):
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the layer input while training (bilm-tf keep_prob 0.9)")
     stateful: bool = Field(False, description="carry each row's final (h, c) into the next call (ELMo inference)")
 
+    def output_width(self, recipe: Any) -> int:
+        return self.projection_dim or recipe.model.hidden
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         direction = recipe.model.direction
         if direction not in ("causal", "bilm"):

@@ -9,7 +9,7 @@ file. Every params class has ``vocab_size``, the size the model is counted with 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
@@ -19,6 +19,8 @@ from plmkit.registry import Params
 class WordPieceParams(Params):
     """BERT WordPiece: [PAD] [UNK] [CLS] [SEP] [MASK], lowercased, ## continuations."""
 
+    one_id_per_word: ClassVar[bool] = False  # bidirectional_lm needs whole words
+
     vocab_size: int = Field(4000, ge=32, description="target vocabulary size, special tokens included")
     min_frequency: int = Field(2, ge=1, description="a merge must occur at least this often in the training text")
     lowercase: bool = Field(True, description="lowercase the text before tokenizing (BERT uncased)")
@@ -27,12 +29,16 @@ class WordPieceParams(Params):
 class ByteBPEParams(Params):
     """GPT-2 byte-level BPE; <|endoftext|> separates documents and pads."""
 
+    one_id_per_word: ClassVar[bool] = False  # bidirectional_lm needs whole words
+
     vocab_size: int = Field(4000, ge=257, description="target vocabulary size: 256 bytes + <|endoftext|> + merges")
     min_frequency: int = Field(2, ge=1, description="a merge must occur at least this often in the training text")
 
 
 class WordParams(Params):
     """ELMo word vocabulary for the softmax: <PAD> <S> </S> <UNK>, then words by frequency; chars for input."""
+
+    one_id_per_word: ClassVar[bool] = True  # bidirectional_lm needs whole words
 
     vocab_size: int = Field(4000, ge=5, description="most frequent words kept, special tokens included")
     min_frequency: int = Field(1, ge=1, description="words seen fewer times map to <UNK>")

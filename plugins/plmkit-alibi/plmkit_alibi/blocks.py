@@ -55,10 +55,10 @@ class AlibiBlock(nn.Module):
 class SmoothedLMHead(nn.Module):
     def __init__(self, token_embedding, smoothing):
         super().__init__()
-        self.wte, self.smoothing = token_embedding, smoothing
+        self._tied, self.smoothing = [token_embedding], smoothing  # a list: not registered a second time
 
     def forward(self, hidden_states, batch):
-        logits = hidden_states[-1] @ self.wte.weight.T  # (B, T, V), tied to the token table
+        logits = hidden_states[-1] @ self._tied[0].weight.T  # (B, T, V), tied to the token table
         out = {"logits": logits}
         labels = batch.get("labels")
         if labels is not None:
