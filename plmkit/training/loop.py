@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -58,21 +59,46 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
     """
     progress = Progress() if progress is None or progress is True else (Silent() if progress is False else progress)
     started = time.monotonic()
+    existed = out_dir is not None and Path(out_dir).is_dir()
     run, checkpoint = open_run_dir(recipe, out_dir, resume, accept_changes)
-    placement = recipe.device.component.build(recipe.device.params, None)
-    prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
-    run.write_start(recipe, prepared.tokenizer)
-    with _deterministic(placement.device.type == "cpu"):
-        _seed_everything(recipe.train.seed)
-        model = _build(recipe, prepared.tokenizer, placement)
-        optimizer = make_optimizer(model, recipe.train)
-        state = {"step": 0, "best": {}}
-        if checkpoint is not None:
-            state = load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
-        run.truncate_metrics(state["step"])
-        loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
-        result = loop.run(started)
-    return result
+    fresh = not run.is_run()  # a new (empty) folder: a failure before training leaves nothing behind
+    try:
+        placement = recipe.device.component.build(recipe.device.params, None)
+        prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
+        with _deterministic(placement.device.type == "cpu"):
+            _seed_everything(recipe.train.seed)
+            model = _build(recipe, prepared.tokenizer, placement)
+            optimizer = make_optimizer(model, recipe.train)
+            state = {"step": 0, "best": {}}
+            if checkpoint is not None:
+                state = _resume_from(checkpoint, model, optimizer, placement, run)
+            run.write_start(recipe, prepared.tokenizer)  # only now: a refused resume changes nothing
+            run.truncate_metrics(state["step"])
+            loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
+            return loop.run(started)
+    except BaseException:
+        if fresh and not run.metrics_path.exists():  # nothing trained yet: leave no half-made folder
+            _clear(run.path, keep_folder=existed)
+        raise
+
+
+def _clear(folder: Path, keep_folder: bool) -> None:
+    """Remove what this run wrote; a folder the user made beforehand (empty) stays."""
+    if not keep_folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for child in folder.iterdir():
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+
+def _resume_from(checkpoint: Path, model: Any, optimizer: Any, placement: Any, run: RunDir) -> dict[str, Any]:
+    try:
+        return load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{run.path}: cannot continue from {checkpoint.name}: the recipe now gives the model "
+                       f"other shapes than the checkpoint's ({first[:160]}); resume only with changes that keep "
+                       f"the model's shape, or start a new run (the run folder is unchanged)") from None
 
 
 class _Loop:

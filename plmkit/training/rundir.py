@@ -213,14 +213,40 @@ def open_run_dir(recipe: Any, out: str | os.PathLike | None = None, resume: str 
         if not run.is_run():
             raise RunError(f"{run.path}: not a plmkit run folder (no {RECIPE_FILE}); give the folder a run wrote")
         _check_same_recipe(run, recipe, accept_changes)
+    elif out is None:
+        run = RunDir(_claim_default_folder(recipe))
     else:
-        run = RunDir(out if out is not None else default_run_dir(recipe))
+        run = RunDir(out)
         if run.path.exists() and not run.path.is_dir():
             raise RunError(f"{run.path}: exists and is not a folder; choose another --out")
         if run.path.is_dir() and any(run.path.iterdir()):
             _check_reusable(run, recipe)
+        _make_folder(run.path)
     _check_not_finished(run, recipe)
     return run, run.latest_checkpoint()
+
+
+def _claim_default_folder(recipe: Any) -> Path:
+    """A new runs/NAME-TIMESTAMP folder, created here so that two runs never share one."""
+    base = default_run_dir(recipe)
+    for attempt in range(1, 1000):
+        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose a folder with --out")
+    raise RunError(f"{base}: too many runs started at once; choose a folder with --out")
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose another --out")
 
 
 def _check_same_recipe(run: RunDir, recipe: Any, accept_changes: bool) -> None:

@@ -189,3 +189,33 @@ def test_recipe_that_is_not_a_mapping(tmp_path):
 def test_missing_recipe_file(tmp_path):
     (line,) = problems(tmp_path / "nope.yaml")
     assert line == f"{tmp_path / 'nope.yaml'}: recipe file not found"
+
+
+@pytest.mark.parametrize("recipe,overrides,expected", [
+    ("gpt-lstm", ["model.recurrent.projection_dim=64"], "model.head.lm.tie: causal_lm ties its softmax to the 128-wide"),
+    ("bert", ["model.embedding.type=char_cnn"], "model.head.mlm.tie: masked_lm ties its softmax to the token table, but"),
+    ("elmo", ["model.recurrent.projection_dim=16"], "model.head.mix: the mix weighs the embedding"),
+    ("elmo", ["tokenizer.type=byte_bpe"], "tokenizer.type: model.head.lm (bidirectional_lm) predicts whole words"),
+    ("gpt", ["model.embedding.type=char_cnn", "model.head.lm.tie=false"], "model.embedding: char_cnn reads the characters"),
+    ("bert", ["train.seq_len=4"], "train.seq_len: 4 is too short for [CLS] A [SEP] B [SEP]"),
+])
+def test_shapes_that_do_not_fit_are_caught_before_building(recipe, overrides, expected):
+    lines = problems(RECIPES / f"{recipe}.yaml", overrides)
+    assert any(expected in line for line in lines), lines
+
+
+def test_an_unknown_key_from_the_command_line_is_located_there():
+    (line,) = problems(GPT, ["trian.steps=3"])
+    assert line.startswith("command line: trian: unknown key (did you mean 'train'?)")
+
+
+def test_a_relative_tokenizer_path_is_relative_to_the_recipe(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "tok.json").write_text('{"model": {"vocab": {"a": 0, "b": 1}}}')
+    path = write(folder, f"extends: {GPT}\ntokenizer:\n  type: pretrained\n  path: tok.json\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the path must still be found next to the recipe
+    assert plmkit.load_recipe(path).tokenizer.params.path == "tok.json"
+    (folder / "tok.json").unlink()
+    (line,) = problems(path)
+    assert "tokenizer.path: no tokenizer file 'tok.json'" in line and str(folder) in line

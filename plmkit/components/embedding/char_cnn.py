@@ -44,6 +44,10 @@ class CharCNNParams(Params):
             widest = max(w for w, _ in self.filters)
             problems.append((f"{key}.max_chars", f"{self.max_chars} characters per token is shorter than the "
                              f"widest filter ({widest}); raise max_chars or narrow the filter"))
+        if recipe.model.direction != "bilm":
+            problems.append((key, "char_cnn reads the characters of whole words, which plmkit's batches carry "
+                             "for word-level biLMs only: use it with model.direction: bilm and a "
+                             "bidirectional_lm head"))
         return problems
 
 
