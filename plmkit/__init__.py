@@ -13,6 +13,7 @@ Plugin authors use ``plmkit.hookimpl`` and ``plmkit.Params`` (see docs/design.md
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .hookspecs import hookimpl
@@ -44,17 +45,17 @@ def load_recipe(path: Any, overrides: Any = ()) -> Any:
 
 
 def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) -> Any:
-    """The ``torch.nn.Module`` a validated recipe describes, freshly initialised."""
+    """The ``torch.nn.Module`` a recipe (validated, or a recipe file's path) describes, freshly initialised."""
     from .models.build import build_model as _build
 
-    return _build(recipe, vocab_size=vocab_size, pad_id=pad_id)
+    return _build(_as_recipe(recipe), vocab_size=vocab_size, pad_id=pad_id)
 
 
 def train(recipe: Any, out_dir: Any = None, *, resume: Any = None, accept_changes: bool = False) -> Any:
     """Train a validated recipe into a run folder (what ``plmkit run`` does); returns a RunResult."""
     from .training.loop import train as _train
 
-    return _train(recipe, out_dir=out_dir, resume=resume, accept_changes=accept_changes)
+    return _train(_as_recipe(recipe), out_dir=out_dir, resume=resume, accept_changes=accept_changes)
 
 
 def load_run(path: Any) -> Any:
@@ -62,6 +63,11 @@ def load_run(path: Any) -> Any:
     from .runs import load_run as _load_run
 
     return _load_run(path)
+
+
+def _as_recipe(recipe: Any) -> Any:
+    """A recipe file's path is loaded; a validated recipe is used as it is."""
+    return load_recipe(recipe) if isinstance(recipe, (str, os.PathLike)) else recipe
 
 
 def __getattr__(name: str) -> Any:

@@ -83,7 +83,14 @@ class Run:
         """
         import torch
 
+        if not text.strip():
+            raise RecipeError("--text: the text is empty; give the words to embed")
         encoded = self.encode(text)
+        length = encoded["batch"]["input_ids"].shape[1]
+        table = self.recipe.model.max_positions
+        if self.recipe.model.direction != "bilm" and length > table:
+            raise RecipeError(f"--text: {length} tokens, but the model reads at most {table} "
+                              f"(model.max_positions); embed a shorter text")
         mix_head = _mix_head(self.model)
         layer = ("mix" if mix_head else -1) if layer is None else layer
         if layer == "mix" and mix_head is None:

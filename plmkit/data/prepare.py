@@ -145,6 +145,22 @@ class Prepared:
         return self._holdout_split.tokens
 
 
+_SPECIAL_TOKENS = {  # layout -> the tokenizer's special tokens its batches are built with
+    "pairs": ("cls_id", "sep_id", "pad_id"),
+    "segments": ("cls_id", "sep_id", "pad_id"),
+    "causal": ("pad_id",),
+    "bilm": ("bos_id", "eos_id", "pad_id"),
+}
+
+
+def _require_special_tokens(layout: Layout, tokenizer, recipe) -> None:
+    needed = list(_SPECIAL_TOKENS.get(layout.name, ())) + (["mask_id"] if layout.mask_prob else [])
+    missing = [name.removesuffix("_id") for name in needed if getattr(tokenizer, name, None) is None]
+    if missing:
+        raise DataError(f"tokenizer: the {recipe.tokenizer.type} tokenizer has no {', '.join(missing)} token, which "
+                        f"the {layout.name} batches of this recipe's heads need; use a tokenizer that has them")
+
+
 def _require_instances(batcher, split: _Split, recipe, which: str) -> None:
     """Refuse, in one line, data too small to make a single training or held-out sequence."""
     if not batcher.epoch(random.Random(0)):
@@ -185,6 +201,7 @@ def prepare(recipe, tokenizer=None, workdir=None) -> Prepared:
     if tokenizer is None:
         texts = (" ".join(doc) for i, doc in enumerate(source.documents()) if not is_held_out(i, holdout))
         tokenizer = recipe.tokenizer.component.build(recipe.tokenizer.params, ctx, texts=texts)
+    _require_special_tokens(layout, tokenizer, recipe)
     if workdir is not None:
         tokenizer.save(Path(workdir) / "tokenizer")
     train, held = _read(source, tokenizer, layout, holdout)

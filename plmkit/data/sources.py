@@ -11,6 +11,7 @@ spaces and split after ".", "!" or "?" followed by white space.
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -198,7 +199,15 @@ class HFDatasetSource(_Checked):
             raise EnvironmentProblem(
                 "the hf_dataset data source needs the 'datasets' package: pip install datasets"
             ) from None
-        rows = datasets.load_dataset(self.name_or_path, split=self.split, data_files=self.data_files, streaming=True)
+        try:
+            rows = iter(datasets.load_dataset(self.name_or_path, split=self.split, data_files=self.data_files,
+                                              streaming=True))
+            first = next(rows, None)
+        except Exception as exc:  # hub lookups, bad splits, unreadable files: all the user's to fix
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"data.name_or_path: cannot load {self.name_or_path!r} (split {self.split!r}) "
+                            f"with datasets.load_dataset: {reason[:300]}") from None
+        rows = itertools.chain([first] if first is not None else [], rows)
         for number, row in enumerate(rows, start=1):
             if self.field not in row:
                 raise DataError(f"{self.name_or_path} ({self.split}) row {number}: no field {self.field!r}; "

@@ -108,7 +108,14 @@ class Tokenizer:
 
         path = Path(path)
         file = path / "tokenizer.json" if path.is_dir() else path
-        backend = Backend.from_file(str(file))
+        try:
+            backend = Backend.from_file(str(file))
+        except Exception as exc:  # the library raises a bare Exception for a malformed file
+            from ..errors import DataError
+
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"tokenizer.path: {file} is not a tokenizer.json the tokenizers library can read "
+                            f"({reason})") from None
         meta = file.parent / METADATA
         kind = json.loads(meta.read_text())["kind"] if meta.exists() else _kind_of(file)
         return cls(backend, kind)

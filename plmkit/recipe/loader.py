@@ -123,6 +123,10 @@ def _mark_lines(node: yaml.Node, prefix: str, display: str, lines: dict[str, str
             key = str(key_node.value)
             path = f"{prefix}.{key}" if prefix else key
             where = f"{display}:{key_node.start_mark.line + 1}"
+            if not key_node.tag.endswith(":str"):
+                problems.append(Problem(path, f"a key must be a name, got {key_node.value!r}; quote it "
+                                              f"if you mean the text {key_node.value!r}", where))
+                continue
             if key in seen:
                 problems.append(Problem(path, "key appears twice in this mapping; keep one", where))
             seen.add(key)

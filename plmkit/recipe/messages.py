@@ -41,6 +41,12 @@ def describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:
         name = str(loc[-1]) if loc else ""
         listing = f"; allowed: {', '.join(allowed)}" if allowed else ""
         return f"unknown key{did_you_mean(name, allowed)}{listing}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {received}"
+    if kind in ("too_short", "too_long"):
+        bound = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        return f"expected {bound} {limit} item(s), got {received}"
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected')}, got {received}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):

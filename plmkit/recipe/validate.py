@@ -43,7 +43,7 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = (), base: str | Pat
     ``base`` if given (a run folder's saved recipe names the file the run started from), else
     of the recipe file itself.
     """
-    loaded = load_file(path, overrides)
+    loaded = load_file(path, [overrides] if isinstance(overrides, str) else overrides)
     return validate(loaded, base)
 
 
@@ -59,12 +59,15 @@ def validate(loaded: Loaded, base: str | Path | None = None) -> Recipe:
     data = dict(loaded.data)
     data.setdefault("device", {"type": "auto"})  # a default component is resolved like a written one
     _fill_specs(data, loaded, problems)
+    reported = {p.key for p in problems}  # a component problem is not repeated by the schema
     recipe = None
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"])
+            if key in reported:
+                continue
             problems.append(Problem(key, describe_error(error, Recipe), loaded.where(key)))
     if recipe is not None and not problems:
         recipe._source = Path(base) if base is not None else loaded.source  # checks resolve paths from here

@@ -56,3 +56,24 @@ def test_an_unwritable_out_is_one_line(tmp_path):
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "cannot create the run folder" in line
+
+
+def test_bad_tokenizers_and_datasets_are_one_line(tmp_path):
+    not_a_tokenizer = tmp_path / "data.jsonl"
+    not_a_tokenizer.write_text('{"text": "a b"}\n')
+    cases = [
+        (["tokenizer.type=pretrained", f"tokenizer.path={not_a_tokenizer}"], "is not a tokenizer.json"),
+        (["data.type=hf_dataset", "data.name_or_path=json", f"data.data_files=[{not_a_tokenizer}]", "data.split=test"],
+         "Bad split"),
+    ]
+    for overrides, expected in cases:
+        result = run(str(RECIPES / "gpt.yaml"), *TINY, *overrides, "--out", str(tmp_path / "run"))
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert expected in line
+
+
+def test_piping_into_a_reader_that_stops_early_is_not_an_error():
+    result = subprocess.run(f"{sys.executable} -m plmkit components | head -1", shell=True, cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.stdout.strip() == "embedding:" and "Traceback" not in result.stderr
