@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import RecipeError
+from .layouts import COMBINATIONS, layout_for
 
 __all__ = [
     "Layout", "layout_of", "mask_tokens", "CausalBatcher", "PairBatcher", "SegmentBatcher", "BiLMBatcher",
@@ -58,13 +59,11 @@ def layout_of(recipe) -> Layout:
     mlm = wanted.get("masked_lm")
     rates = {} if mlm is None else {"mask_prob": mlm.mask_prob, "mask_token_prob": getattr(mlm, "mask_token_prob", 0.8),
                                     "random_token_prob": getattr(mlm, "random_token_prob", 0.1)}
-    names = set(wanted)
-    if names <= {"masked_lm", "next_sentence"} and names:
-        return Layout("pairs" if "next_sentence" in names else "segments", **rates)
-    if names in ({"causal_lm"}, {"bidirectional_lm"}):
-        return Layout("causal" if "causal_lm" in names else "bilm")
-    raise RecipeError(f"model.head: the heads ask for batches of kinds {sorted(names) or 'none'}; plmkit can feed "
-                      f"masked_lm and/or next_sentence together, or causal_lm alone, or bidirectional_lm alone")
+    name = layout_for(wanted)
+    if name is None:
+        raise RecipeError(f"model.head: the heads ask for batches of kinds {sorted(wanted) or 'none'}; plmkit "
+                          f"batches {COMBINATIONS}")
+    return Layout(name, **(rates if name in ("pairs", "segments") else {}))
 
 
 def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, generator: torch.Generator, vocab_size: int,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Problem, RecipeError
 from ..plugins import get_plugins, get_registry
 from ..registry import Params, Spec, did_you_mean, spec_of
+from ..data.layouts import COMBINATIONS, layout_for
 from .loader import Loaded, load_data, load_file
 from .messages import describe_error
 from .schema import Recipe
@@ -207,13 +208,12 @@ def _head_rules(recipe: Recipe) -> list[tuple[str, str]]:
     problems = []
     if len(lm_heads) > 1:
         problems.append(("model.head", f"heads {', '.join(lm_heads)} are all language models; keep one"))
-    layouts = {name: getattr(spec.params, "batch", None) for name, spec in heads.items()}
-    used = {layout for layout in layouts.values() if layout}
-    compatible = [{"masked_lm", "next_sentence"}, {"causal_lm"}, {"bidirectional_lm"}]
-    if used and not any(used <= group for group in compatible):
-        listing = ", ".join(f"{n} ({layout})" for n, layout in layouts.items() if layout)
+    needs = {name: getattr(spec.params, "batch", None) for name, spec in heads.items()}
+    used = {need for need in needs.values() if need}
+    if used and layout_for(used) is None:
+        listing = ", ".join(f"{n} ({need})" for n, need in needs.items() if need)
         problems.append(("model.head", f"these heads need batches of different shapes: {listing}; "
-                                       "masked_lm goes with next_sentence, causal_lm and bidirectional_lm stand alone"))
+                                       f"plmkit batches {COMBINATIONS}"))
     return problems
 
 
