@@ -79,13 +79,13 @@ def _batch(recipe: Any, torch: Any, seed: int = 0) -> dict[str, Any]:
     ids = torch.randint(1, VOCAB, (B, T), generator=g)
     mask = torch.ones(B, T, dtype=torch.long)
     mask[1, 8:] = 0  # the second row is padded
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
-    if recipe.model.embedding.type == "char_cnn":
-        batch["char_ids"] = torch.randint(1, 262, (B, T, 50), generator=g) * mask[..., None]
-    if any(spec is not None and spec.type == "next_sentence" for spec in recipe.model.head.values()):
-        batch["token_type_ids"] = torch.zeros(B, T, dtype=torch.long)
-        batch["next_sentence_label"] = torch.tensor([0, 1])
-    return batch
+    from .data.prepare import max_chars
+
+    # every input any component may read; each takes what it needs and ignores the rest
+    chars = torch.randint(1, 262, (B, T, max_chars(recipe)), generator=g) * mask[..., None]
+    return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100),
+            "char_ids": chars, "token_type_ids": torch.zeros(B, T, dtype=torch.long),
+            "next_sentence_label": torch.tensor([0, 1])}
 
 
 def check_component(kind: str, name: str, direction: str | None = None, **params: Any) -> None:

@@ -21,6 +21,7 @@ class ScalarMixParams(Params):
 
     language_model: ClassVar[bool] = False
     batch: ClassVar[str | None] = None
+    representation: ClassVar[bool] = True  # `plmkit embed` uses its "representation" output
 
     do_layer_norm: bool = Field(False, description="normalise each layer by its mean and variance over all unmasked elements first")
     trainable: bool = Field(True, description="learn the weights and gamma (false: keep them fixed)")
