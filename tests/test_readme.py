@@ -34,3 +34,11 @@ def test_every_command_in_the_readme_is_a_real_verb():
 def test_every_recipe_the_readme_names_exists():
     for name in set(re.findall(r"recipes/[\w.-]+\.yaml", README)):
         assert (REPO / name).is_file() or (REPO / "plugins" / "plmkit-alibi" / name).is_file(), name
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch):
+    block = README.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    code = block.replace('"recipes/', f'"{REPO}/recipes/')
+    monkeypatch.chdir(tmp_path)  # the example writes runs/my-gpt
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "runs" / "my-gpt" / "summary.json").is_file()
