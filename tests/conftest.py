@@ -36,3 +36,14 @@ def fresh_plugins(monkeypatch):
     plugins.reset()
     yield monkeypatch
     plugins.reset()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: a second thread only adds synchronisation (10x slower on a busy 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ from plmkit.training.loop import train
 TEXT = "\n\n".join(f"The cat number {i} sat on the mat. It was a good cat. The mat was red." for i in range(30))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: a second thread only adds synchronisation (10x slower on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
