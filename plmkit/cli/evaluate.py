@@ -28,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
     if metrics.get("unigram_nats_per_token") is not None:
         print(f"  unigram baseline: {metrics['unigram_nats_per_token']:.4f} nats/token, "
               f"{metrics['unigram_bits_per_word']:.3f} bits/word")
-    if metrics.get("floor_bits_per_word") is not None:
+    if metrics.get("floor_bits_per_word") is not None and metrics.get("bits_per_word") is not None:
         print(f"  the generator's floor: {metrics['floor_bits_per_word']:.3f} bits/word")
     return 0
