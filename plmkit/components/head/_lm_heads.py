@@ -45,8 +45,9 @@ class MaskedLMHead(_Softmax):
     """BERT's cls.predictions: ``logits = LN(act(h W_t + b_t)) @ wte^T + bias``, at every position."""
 
     def __init__(self, in_dim: int, token_embedding, vocab_size: int, activation: str, eps: float,
-                 tie: bool, std: float) -> None:
+                 tie: bool, std: float, predict: str = "all") -> None:
         super().__init__()
+        self.predict = predict
         dim = token_embedding.embedding_dim if tie else in_dim
         self.dense = nn.Linear(in_dim, dim)  # the "transform"
         self.activation, self.act = activation, ACTIVATIONS[activation]
@@ -56,12 +57,22 @@ class MaskedLMHead(_Softmax):
         self._set_output(token_embedding, tie, dim, vocab_size, std)
 
     def forward(self, hidden_states: list[torch.Tensor], batch: dict) -> dict:
-        t = self.ln(self.act(self.dense(hidden_states[-1])))  # (B, T, D)
-        logits = F.linear(t, self.decoder_weight, self.bias)  # (B, T, V)
+        h, labels = hidden_states[-1], batch.get("labels")
+        if self.predict == "masked" and self.training and labels is not None:
+            # only the ~15% labelled positions carry loss: transform and project just those rows
+            chosen = labels != IGNORE  # (B, T)
+            logits = self._logits(h[chosen])  # (N, V)
+            loss = F.cross_entropy(logits.float(), labels[chosen]) if logits.shape[0] else logits.sum() * 0.0
+            return {"logits": None, "masked_logits": logits, "loss": loss}
+        logits = self._logits(h)  # (B, T, V)
         out = {"logits": logits}
-        if batch.get("labels") is not None:
-            out["loss"] = F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
+        if labels is not None:
+            out["loss"] = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
         return out
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        t = self.ln(self.act(self.dense(h)))  # (..., D)
+        return F.linear(t, self.decoder_weight, self.bias)  # (..., V)
 
 
 class NextSentenceHead(nn.Module):

@@ -33,6 +33,10 @@ class MaskedLMParams(Params):
     eps: float = Field(1e-12, gt=0, description="epsilon of the transform's LayerNorm (BERT: 1e-12)")
     tie: bool = Field(True, description="use the token embedding table as the softmax weights")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
+    predict: Literal["all", "masked"] = Field(
+        "all", description="all: logits at every position (as transformers); masked: while training, only at "
+                           "the labelled positions (the same loss, much less work; logits are then None)"
+    )
 
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         problems = []
@@ -51,7 +55,7 @@ def build(params: MaskedLMParams, ctx):
 
     _need_table(params.tie, ctx, "masked_lm")
     return MaskedLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.activation, params.eps,
-                        params.tie, params.init_std)
+                        params.tie, params.init_std, params.predict)
 
 
 def _need_table(tie: bool, ctx, name: str) -> None:
