@@ -190,7 +190,12 @@ def _drop_replaced_components(base: Any, child: Any) -> None:
 
 
 def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str) -> Loaded:
+    if not name.strip():
+        raise RecipeError(problems=[Problem(EXTENDS, "extends names no file; give a recipe file's path", where)])
     parent = (child.parent / name).resolve()
+    if parent.is_dir():
+        raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} is a folder; "
+                                                     f"name a recipe file in it", where)])
     if parent in chain or parent == child.resolve():
         cycle = " -> ".join(_display(p) for p in (*chain, child.resolve(), parent))
         raise RecipeError(problems=[Problem(EXTENDS, f"extends forms a cycle: {cycle}; remove one of the extends", where)])
@@ -210,6 +215,11 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
             problems.append(Problem("", f"{text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-4", COMMAND_LINE))
             continue
         value = parse_value(raw)
+        blocked = _scalar_on_the_way(config, key)
+        if blocked:
+            problems.append(Problem(key, f"cannot set {text!r}: {blocked} is a single value, not a mapping "
+                                         f"of keys; set {blocked}=... instead", COMMAND_LINE))
+            continue
         try:
             _start_afresh_if_type_changes(config, key, value)
             OmegaConf.update(config, key, value, merge=True, force_add=True)
@@ -224,6 +234,17 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
             loaded.lines[sub] = COMMAND_LINE
     loaded.data = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
     return problems
+
+
+def _scalar_on_the_way(config: Any, key: str) -> str | None:
+    """The first enclosing key of ``key`` that holds a plain value (so ``key`` cannot exist)."""
+    parts = key.split(".")
+    for depth in range(1, len(parts)):
+        prefix = ".".join(parts[:depth])
+        value = OmegaConf.select(config, prefix, default=None, throw_on_resolution_failure=False)
+        if value is not None and not OmegaConf.is_config(value):
+            return prefix
+    return None
 
 
 def _start_afresh_if_type_changes(config: Any, key: str, value: Any) -> None:

@@ -219,3 +219,16 @@ def test_a_relative_tokenizer_path_is_relative_to_the_recipe(tmp_path, monkeypat
     (folder / "tok.json").unlink()
     (line,) = problems(path)
     assert "tokenizer.path: no tokenizer file 'tok.json'" in line and str(folder) in line
+
+
+def test_an_override_through_a_plain_value_is_refused():
+    (line,) = problems(GPT, ["model.hidden.x=1"])
+    assert line.startswith("command line: model.hidden.x: cannot set 'model.hidden.x=1': model.hidden is a single value")
+
+
+def test_extends_of_nothing_or_of_a_folder(tmp_path):
+    (line,) = problems(write(tmp_path, 'extends: ""\nname: x\n'))
+    assert line.endswith("extends: extends names no file; give a recipe file's path")
+    (tmp_path / "folder").mkdir()
+    (line,) = problems(write(tmp_path, "extends: folder\nname: x\n", "b.yaml"))
+    assert "is a folder; name a recipe file in it" in line
