@@ -33,7 +33,7 @@ class PluginInfo:
     name: str  # entry-point name (or "plmkit" for the built-ins)
     package: str  # distribution that provides it
     version: str
-    status: str = "loaded"  # "loaded" or "failed"
+    status: str = "loaded"  # "loaded", "failed" or "excluded" (installed, but not in PLMKIT_PLUGINS)
     reason: str = ""
     components: list[str] = field(default_factory=list)  # "kind/name"
 
@@ -56,10 +56,11 @@ class Plugins:
         allowed = _allow_list()
         for entry_point in _entry_points():
             package = entry_point.dist.name if entry_point.dist else entry_point.value
-            if allowed is not None and entry_point.name not in allowed and package not in allowed:
-                continue
             info = PluginInfo(entry_point.name, package, _version(package))
             self.infos.append(info)
+            if allowed is not None and entry_point.name not in allowed and package not in allowed:
+                info.status, info.reason = "excluded", f"not in {ALLOW_ENV}"
+                continue
             try:
                 module = entry_point.load()
             except Exception as exc:  # a broken plugin must not break plmkit
@@ -114,7 +115,15 @@ class Plugins:
     def unknown_hint(self) -> str:
         """What to say when a name is unknown and some plugins could not be loaded."""
         failed = [f"plugin {i.name} ({i.package}) failed to load: {i.reason}" for i in self.failed()]
+        failed += [f"plugin {i.name} ({i.package}) is installed but not loaded ({i.reason})"
+                   for i in self.infos if i.status == "excluded"]
         return ("; " + "; ".join(failed) + " (it may provide this component)") if failed else ""
+
+    def unmatched_allowed(self) -> list[str]:
+        """Names in PLMKIT_PLUGINS that no installed plugin has (a typo, or not installed)."""
+        allowed = _allow_list() or set()
+        known = {i.name for i in self.infos} | {i.package for i in self.infos}
+        return sorted(allowed - known)
 
     def provider_versions(self, providers: set[str]) -> dict[str, str]:
         return {i.package: i.version for i in self.infos if i.package in providers}

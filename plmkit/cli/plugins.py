@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(info) for info in plugins.infos], indent=2))
         return 0
     for info in plugins.infos:
-        status = info.status if info.status == "loaded" else f"failed: {info.reason}"
+        status = info.status if info.status == "loaded" else f"{info.status}: {info.reason}"
         count = f"{len(info.components)} components" if info.status == "loaded" else ""
         print(f"{info.name}  {info.package} {info.version}  {status}  {count}".rstrip())
+    for name in plugins.unmatched_allowed():
+        print(f"note: PLMKIT_PLUGINS names {name!r}, which no installed plugin has", file=sys.stderr)
     return 0

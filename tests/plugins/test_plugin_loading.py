@@ -71,11 +71,13 @@ def test_a_recipe_using_the_broken_plugin_names_it_and_why(site, tmp_path):
 
 def test_the_allow_list_restricts_plugins(site):
     result = run_cli("plugins", env=with_site(site, allow=""))
-    names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["plmkit"]  # built-ins always load; nothing else
-    result = run_cli("plugins", env=with_site(site, allow="plmkit-broken"))  # a distribution name works too
-    names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["plmkit", "broken"]
+    loaded = [line.split()[0] for line in result.stdout.splitlines() if "  loaded" in line]
+    assert loaded == ["plmkit"]  # built-ins always load; nothing else
+    assert "clash  plmkit-clash 0.0.2  excluded: not in PLMKIT_PLUGINS" in result.stdout
+    result = run_cli("plugins", env=with_site(site, allow="plmkit-broken,nosuch"))  # a distribution name works too
+    tried = [line.split()[0] for line in result.stdout.splitlines() if "excluded" not in line]
+    assert tried == ["plmkit", "broken"]
+    assert "PLMKIT_PLUGINS names 'nosuch', which no installed plugin has" in result.stderr
 
 
 def test_builtins_come_through_the_same_hook(fresh_plugins):
@@ -83,7 +85,7 @@ def test_builtins_come_through_the_same_hook(fresh_plugins):
 
     fresh_plugins.setenv("PLMKIT_PLUGINS", "")
     plugins = get_plugins()
-    (info,) = plugins.infos
+    (info,) = [i for i in plugins.infos if i.status != "excluded"]
     assert info.name == "plmkit" and info.status == "loaded"
     # every built-in was registered through register_components, recorded with its provider
     assert all(c.provider == "plmkit" for c in plugins.registry.all())
@@ -125,3 +127,11 @@ def test_a_plugin_registered_in_process_is_validated_like_a_builtin(fresh_plugin
     with pytest.raises(plmkit.errors.RecipeError) as info:
         plmkit.load_recipe(path)
     assert f"{path}:5: model.attention.width: expected an integer >= 1, got 0" in info.value.lines()
+
+
+def test_an_excluded_plugin_is_named_when_its_component_is_asked_for(site, tmp_path):
+    recipe = tmp_path / "uses-alibi.yaml"
+    recipe.write_text(f"extends: {RECIPES / 'gpt.yaml'}\nmodel:\n  attention:\n    type: block_of_clash\n")
+    result = run_cli("validate", str(recipe), env=with_site(site, allow=""))
+    assert result.returncode == 2
+    assert "plugin clash (plmkit-clash) is installed but not loaded (not in PLMKIT_PLUGINS)" in result.stderr
