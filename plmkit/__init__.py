@@ -17,7 +17,8 @@ import os
 from typing import Any
 
 from .hookspecs import hookimpl
-from .registry import Params, spec_of
+from .params import BatchingParams, EmbeddingParams, HeadParams, Params, TokenizerParams
+from .registry import spec_of
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,10 @@ __all__ = [
     "train",
     "hookimpl",
     "Params",
+    "EmbeddingParams",
+    "HeadParams",
+    "BatchingParams",
+    "TokenizerParams",
     "spec_of",
     "Recipe",
 ]

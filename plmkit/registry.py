@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import PluginError
+from .params import Params
 
 __all__ = ["KINDS", "Params", "Component", "Registry", "Spec", "spec_of", "did_you_mean"]
 
@@ -29,40 +30,11 @@ KINDS: tuple[str, ...] = (
     "attention",
     "recurrent",
     "head",
+    "batching",
     "device",
     "tokenizer",
     "data",
 )
-
-
-class Params(BaseModel):
-    """Base of every component's parameter model.
-
-    Fields carry a type, a default, bounds and a one-line ``description``. Unknown keys are
-    errors. A subclass may override :meth:`check` for rules that need the rest of the recipe
-    (heads dividing the hidden size, a causal head needing a causal encoder, ...).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        """Problems with this component in the context of the whole validated recipe.
-
-        ``key`` is this component's dotted path in the recipe. Return ``(dotted_key, message)``
-        pairs; an empty list means all is well.
-        """
-        return []
-
-    def output_width(self, recipe: Any) -> int | None:
-        """Embeddings and encoder layers: the width of each output vector, if the recipe fixes it.
-
-        ``None`` means "not known before building"; checks that need it are then skipped.
-        """
-        return None
-
-    def token_table(self) -> bool:
-        """Embeddings: whether this one has a token table a head can tie its softmax to."""
-        return False
 
 
 @dataclass(frozen=True)

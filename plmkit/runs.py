@@ -146,7 +146,7 @@ def _word_id(tok: Any, word: str) -> int:
 
 def _mix_head(model: Any) -> str | None:
     names = [name for name, spec in model.recipe.model.head.items()
-             if spec is not None and getattr(spec.params, "representation", False)]
+             if spec is not None and spec.params.representation]
     return names[0] if names else None
 
 

@@ -42,7 +42,7 @@ def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: An
     """A small recipe (as data) that puts component ``kind``/``name`` in a working model."""
     component = get_registry().get(kind, name)
     if direction is None:
-        batch = getattr(component.params, "batch", None) if kind == "head" else None
+        batch = component.params.objective if kind == "head" else None
         direction = _DIRECTION_FOR_BATCH.get(batch or "", "causal")
     model: dict[str, Any] = {
         "hidden": HIDDEN, "layers": 2, "direction": direction, "max_positions": 32, "vocab_size": VOCAB,
@@ -62,7 +62,7 @@ def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: An
         model.pop("attention")
         model["recurrent"] = spec
     elif kind == "head":
-        model["head"] = {"lm": spec} if getattr(component.params, "language_model", False) else {**model["head"], "probe": spec}
+        model["head"] = {"lm": spec} if component.params.language_model else {**model["head"], "probe": spec}
     return {
         "name": f"contract-{kind}-{name}",
         "model": model,

@@ -11,6 +11,7 @@ import plmkit
 def test_all_is_explicit():
     assert set(plmkit.__all__) == {
         "__version__", "load_recipe", "build_model", "train", "load_run", "hookimpl", "Params", "spec_of", "Recipe",
+        "EmbeddingParams", "HeadParams", "BatchingParams", "TokenizerParams",
     }
     for name in plmkit.__all__:
         assert getattr(plmkit, name) is not None

@@ -54,8 +54,8 @@ def layout_of(recipe) -> Layout:
     """The layout the recipe's heads ask for (their Params' ``batch`` class variables)."""
     wanted: dict[str, Any] = {}
     for spec in recipe.model.head.values():
-        if spec is not None and getattr(type(spec.params), "batch", None):
-            wanted[type(spec.params).batch] = spec.params
+        if spec is not None and spec.params.objective:
+            wanted[spec.params.objective] = spec.params
     mlm = wanted.get("masked_lm")
     rates = {} if mlm is None else {"mask_prob": mlm.mask_prob, "mask_token_prob": getattr(mlm, "mask_token_prob", 0.8),
                                     "random_token_prob": getattr(mlm, "random_token_prob", 0.1)}

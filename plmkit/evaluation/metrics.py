@@ -29,7 +29,7 @@ IGNORE = -100
 
 def head_layouts(recipe: Any) -> dict[str, str | None]:
     """Head name -> the batch layout it declares (``masked_lm``, ``causal_lm``, ...)."""
-    return {name: getattr(spec.params, "batch", None) for name, spec in recipe.model.head.items() if spec is not None}
+    return {name: spec.params.objective for name, spec in recipe.model.head.items() if spec is not None}
 
 
 class _Totals:

@@ -13,7 +13,7 @@ def model_vocab_size(recipe: Any, vocab_size: int | None = None) -> int:
         return vocab_size
     if recipe.model.vocab_size is not None:
         return recipe.model.vocab_size
-    return recipe.tokenizer.params.vocab_size
+    return recipe.tokenizer.params.expected_vocab_size()
 
 
 def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) -> Any:
@@ -56,7 +56,7 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
         if spec is None:  # a recipe that extends another removes a head by setting it to null
             continue
         heads[name] = spec.component.build(spec.params, head_ctx)
-        if getattr(spec.params, "language_model", False) and lm_head is None:
+        if spec.params.language_model and lm_head is None:
             lm_head = name
     kind = "attention" if m.attention is not None else "recurrent"
     model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms, kind)

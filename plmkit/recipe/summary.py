@@ -49,7 +49,7 @@ def _activations(recipe: Any) -> int:
     tokens = micro_batch * t.seq_len
     stacks = 2 if m.direction == "bilm" else 1
     per_layer = 16 * tokens * m.hidden * 4
-    vocab = m.vocab_size or getattr(recipe.tokenizer.params, "vocab_size", 0) or 0
+    vocab = m.vocab_size or recipe.tokenizer.params.expected_vocab_size()
     logits = 3 * tokens * vocab * 4 * stacks  # logits, softmax and its gradient
     return stacks * m.layers * per_layer + logits
 

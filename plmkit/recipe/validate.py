@@ -204,11 +204,11 @@ def _cross_checks(recipe: Recipe, loaded: Loaded) -> list[Problem]:
 def _head_rules(recipe: Recipe) -> list[tuple[str, str]]:
     """Rules about the heads together: one language model, one batch layout."""
     heads = {name: spec for name, spec in recipe.model.head.items() if spec is not None}
-    lm_heads = [name for name, spec in heads.items() if getattr(spec.params, "language_model", False)]
+    lm_heads = [name for name, spec in heads.items() if spec.params.language_model]
     problems = []
     if len(lm_heads) > 1:
         problems.append(("model.head", f"heads {', '.join(lm_heads)} are all language models; keep one"))
-    needs = {name: getattr(spec.params, "batch", None) for name, spec in heads.items()}
+    needs = {name: spec.params.objective for name, spec in heads.items()}
     used = {need for need in needs.values() if need}
     if used and layout_for(used) is None:
         listing = ", ".join(f"{n} ({need})" for n, need in needs.items() if need)

@@ -109,7 +109,7 @@ def test_components_train_and_load(tmp_path):
     params = cls(path="mine")
     recipe = SimpleNamespace(path=tmp_path / "recipe.yaml")
     assert params.check(recipe, "tokenizer") == []
-    assert params.vocab_size == tok.vocab_size
+    assert params.expected_vocab_size() == tok.vocab_size
     loaded = build(params, SimpleNamespace(recipe=recipe))
     assert loaded.encode(TEXTS[2]) == tok.encode(TEXTS[2]) and loaded.kind == "byte_bpe"
     problems = cls(path="nothing/here").check(recipe, "tokenizer")

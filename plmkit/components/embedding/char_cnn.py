@@ -12,10 +12,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from plmkit.registry import Params
+from plmkit.params import EmbeddingParams
 
 
-class CharCNNParams(Params):
+class CharCNNParams(EmbeddingParams):
     """ELMo character CNN: char embeddings, max-pooled convolutions, highway layers, projection."""
 
     char_dim: int = Field(16, ge=1, description="character embedding size")

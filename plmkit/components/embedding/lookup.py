@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import Field
 
-from plmkit.registry import Params
+from plmkit.params import EmbeddingParams
 
 
-class TokenParams(Params):
+class TokenParams(EmbeddingParams):
     """Token table (wte): one learned vector per vocabulary entry; LM heads tie to it."""
 
     padding: bool = Field(False, description="give the pad token a zero row that the lookup never updates (BERT)")
@@ -26,14 +26,14 @@ class TokenParams(Params):
         return True
 
 
-class SegmentParams(Params):
+class SegmentParams(EmbeddingParams):
     """Segment (token type) table: sentence A / sentence B, added to the token vectors (BERT)."""
 
     types: int = Field(2, ge=1, description="number of segment types (BERT: 2)")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
 
 
-class LearnedPositionParams(Params):
+class LearnedPositionParams(EmbeddingParams):
     """Learned absolute positions (wpe): one vector per position up to model.max_positions."""
 
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
@@ -47,13 +47,13 @@ class LearnedPositionParams(Params):
         return []
 
 
-class SinusoidalPositionParams(Params):
+class SinusoidalPositionParams(EmbeddingParams):
     """Fixed sinusoidal positions (Vaswani et al. 2017); nothing learned, any length."""
 
     base: float = Field(10000.0, gt=1, description="wavelength base: PE[p, 2i] = sin(p / base^(2i/D))")
 
 
-class RotaryParams(Params):
+class RotaryParams(EmbeddingParams):
     """Rotary positions (RoPE): rotates each head's queries and keys; adds nothing to the sum."""
 
     base: float = Field(10000.0, gt=1, description="frequency base: pair i turns at base^(-2i/d_head) per position")

@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import Field
 
-from plmkit.registry import Params, spec_of
+from plmkit.params import EmbeddingParams
+from plmkit.registry import spec_of
 
 
-class SumParams(Params):
+class SumParams(EmbeddingParams):
     """Adds embedding parts (token, segment, positions), then LayerNorm and dropout."""
 
     parts: list[spec_of("embedding")] = Field(  # type: ignore[valid-type]

@@ -13,14 +13,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from plmkit.registry import Params
+from plmkit.params import HeadParams
 
 
-class BidirectionalLMParams(Params):
+class BidirectionalLMParams(HeadParams):
     """ELMo biLM loss: forward LM predicts the next word, backward LM the previous one, one shared softmax."""
 
+    objective: ClassVar[str | None] = "bidirectional_lm"
     language_model: ClassVar[bool] = True
-    batch: ClassVar[str | None] = "bidirectional_lm"
 
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the top LSTM outputs before the softmax (training)")
 
@@ -29,7 +29,7 @@ class BidirectionalLMParams(Params):
         if direction != "bilm":
             return [("model.direction", f"{key} (bidirectional_lm) needs separate forward and backward stacks: "
                      f"model.direction must be 'bilm', got {direction!r}; for a causal model use causal_lm")]
-        if getattr(recipe.tokenizer.params, "one_id_per_word", None) is False:
+        if not recipe.tokenizer.params.one_id_per_word:
             return [("tokenizer.type", f"{key} (bidirectional_lm) predicts whole words and needs one id per "
                      f"word: use tokenizer type 'word' (got {recipe.tokenizer.type!r})")]
         return []

@@ -12,14 +12,14 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from plmkit.recipe.shapes import tie_problems
-from plmkit.registry import Params
+from plmkit.params import HeadParams
 
 
-class CausalLMParams(Params):
+class CausalLMParams(HeadParams):
     """Causal LM (GPT): next-token softmax tied to the token table, no bias."""
 
+    objective: ClassVar[str | None] = "causal_lm"
     language_model: ClassVar[bool] = True
-    batch: ClassVar[str | None] = "causal_lm"
 
     tie: bool = Field(True, description="use the token embedding table as the softmax weights")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the initialisation of an untied softmax")

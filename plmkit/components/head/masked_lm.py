@@ -13,14 +13,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from plmkit.recipe.shapes import tie_problems
-from plmkit.registry import Params
+from plmkit.params import HeadParams
 
 
-class MaskedLMParams(Params):
+class MaskedLMParams(HeadParams):
     """Masked LM (BERT): transform + LayerNorm, softmax tied to the token table, own output bias."""
 
+    objective: ClassVar[str | None] = "masked_lm"
     language_model: ClassVar[bool] = True
-    batch: ClassVar[str | None] = "masked_lm"
 
     mask_prob: float = Field(0.15, gt=0, lt=1, description="fraction of tokens chosen for prediction")
     mask_token_prob: float = Field(0.8, ge=0, le=1, description="of the chosen tokens, the fraction replaced by [MASK]")

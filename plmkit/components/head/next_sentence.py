@@ -10,14 +10,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from plmkit.registry import Params
+from plmkit.params import HeadParams
 
 
-class NextSentenceParams(Params):
+class NextSentenceParams(HeadParams):
     """Next-sentence prediction (BERT): tanh pooler on position 0, then 2 classes (0 = real next)."""
 
-    language_model: ClassVar[bool] = False
-    batch: ClassVar[str | None] = "next_sentence"
+    objective: ClassVar[str | None] = "next_sentence"
 
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
 

@@ -13,14 +13,12 @@ from typing import Any, ClassVar, Optional
 from pydantic import Field
 
 from plmkit.recipe.shapes import embedding_width, encoder_width
-from plmkit.registry import Params
+from plmkit.params import HeadParams
 
 
-class ScalarMixParams(Params):
+class ScalarMixParams(HeadParams):
     """Learned softmax-weighted sum of all layers times a scale gamma (ELMo's downstream representation)."""
 
-    language_model: ClassVar[bool] = False
-    batch: ClassVar[str | None] = None
     representation: ClassVar[bool] = True  # `plmkit embed` uses its "representation" output
 
     do_layer_norm: bool = Field(False, description="normalise each layer by its mean and variance over all unmasked elements first")

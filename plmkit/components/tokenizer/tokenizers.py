@@ -13,38 +13,39 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
-from plmkit.registry import Params
+from plmkit.params import TokenizerParams
 
 
-class WordPieceParams(Params):
+class WordPieceParams(TokenizerParams):
     """BERT WordPiece: [PAD] [UNK] [CLS] [SEP] [MASK], lowercased, ## continuations."""
 
-    one_id_per_word: ClassVar[bool] = False  # bidirectional_lm needs whole words
+    special_tokens: ClassVar[frozenset[str] | None] = frozenset({"pad", "unk", "cls", "sep", "mask"})
 
     vocab_size: int = Field(4000, ge=32, description="target vocabulary size, special tokens included")
     min_frequency: int = Field(2, ge=1, description="a merge must occur at least this often in the training text")
     lowercase: bool = Field(True, description="lowercase the text before tokenizing (BERT uncased)")
 
 
-class ByteBPEParams(Params):
+class ByteBPEParams(TokenizerParams):
     """GPT-2 byte-level BPE; <|endoftext|> separates documents and pads."""
 
-    one_id_per_word: ClassVar[bool] = False  # bidirectional_lm needs whole words
+    special_tokens: ClassVar[frozenset[str] | None] = frozenset({"pad", "bos", "eos"})
 
     vocab_size: int = Field(4000, ge=257, description="target vocabulary size: 256 bytes + <|endoftext|> + merges")
     min_frequency: int = Field(2, ge=1, description="a merge must occur at least this often in the training text")
 
 
-class WordParams(Params):
+class WordParams(TokenizerParams):
     """ELMo word vocabulary for the softmax: <PAD> <S> </S> <UNK>, then words by frequency; chars for input."""
 
+    special_tokens: ClassVar[frozenset[str] | None] = frozenset({"pad", "bos", "eos", "unk"})
     one_id_per_word: ClassVar[bool] = True  # bidirectional_lm needs whole words
 
     vocab_size: int = Field(4000, ge=5, description="most frequent words kept, special tokens included")
     min_frequency: int = Field(1, ge=1, description="words seen fewer times map to <UNK>")
 
 
-class PretrainedParams(Params):
+class PretrainedParams(TokenizerParams):
     """An existing tokenizer.json (any tool's); its vocabulary size is read from the file."""
 
     path: str = Field(min_length=1, description="tokenizer.json, or a folder holding one; relative to the recipe's folder")
@@ -59,8 +60,7 @@ class PretrainedParams(Params):
             path = (base or Path.cwd()) / path
         return path / "tokenizer.json" if path.is_dir() else path
 
-    @property
-    def vocab_size(self) -> int:
+    def expected_vocab_size(self) -> int:
         from plmkit.data.tokenize import read_vocab_size
 
         return read_vocab_size(self.file())

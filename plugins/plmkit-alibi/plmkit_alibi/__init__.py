@@ -25,11 +25,11 @@ class AlibiParams(plmkit.Params):
         return []
 
 
-class SmoothedLMParams(plmkit.Params):
+class SmoothedLMParams(plmkit.HeadParams):
     """Causal language model, its softmax tied to the token table, trained with label smoothing."""
 
+    objective: ClassVar[str | None] = "causal_lm"
     language_model: ClassVar[bool] = True
-    batch: ClassVar[str] = "causal_lm"
 
     smoothing: float = Field(0.1, ge=0, lt=1, description="probability mass spread over all tokens")
 

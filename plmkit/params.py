@@ -1,0 +1,139 @@
+"""Parameter models of components, and the base class of each kind whose components share facts.
+
+Every component's parameters are a pydantic model that subclasses ``Params`` (or the base of its
+kind below): fields with a type, a default, bounds and a one-line ``description``; unknown keys
+and non-finite numbers are refused. What the rest of plmkit needs to know about a kind of
+component *before building it* is declared here as class variables and methods, so the
+contract is code: a plugin's component is read exactly like a built-in's.
+
+Kind bases (``KIND_BASES``):
+
+* ``EmbeddingParams``  ``token_table()``, ``chars_per_token()``
+* ``HeadParams``       ``objective``, ``language_model``, ``representation``, ``directions``,
+                       ``transforms_inputs``
+* ``BatchingParams``   ``objectives``, ``required_tokens()``
+* ``TokenizerParams``  ``special_tokens``, ``one_id_per_word``, ``expected_vocab_size()``
+
+Nothing here imports torch: validating a recipe must stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Params",
+    "EmbeddingParams",
+    "HeadParams",
+    "BatchingParams",
+    "TokenizerParams",
+    "KIND_BASES",
+    "DIRECTIONS",
+]
+
+#: the ways an encoder can read a sequence (``model.direction``)
+DIRECTIONS: tuple[str, ...] = ("bidirectional", "causal", "bilm")
+
+
+class Params(BaseModel):
+    """Base of every component's parameter model.
+
+    Fields carry a type, a default, bounds and a one-line ``description``. Unknown keys are
+    errors, and so are infinite or NaN numbers. A subclass may override :meth:`check` for rules
+    that need the rest of the recipe (heads dividing the hidden size, a causal head needing a
+    causal encoder, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
+        """Problems with this component in the context of the whole validated recipe.
+
+        ``key`` is this component's dotted path in the recipe. Return ``(dotted_key, message)``
+        pairs; an empty list means all is well.
+        """
+        return []
+
+    def output_width(self, recipe: Any) -> int | None:
+        """Embeddings and encoder layers: the width of each output vector, if the recipe fixes it.
+
+        ``None`` means "not known before building"; checks that need it are then skipped.
+        """
+        return None
+
+
+class EmbeddingParams(Params):
+    """Base of every embedding's parameters."""
+
+    def token_table(self) -> bool:
+        """Whether this embedding has a token table a head can tie its softmax to."""
+        return False
+
+    def chars_per_token(self) -> int | None:
+        """Characters per token this embedding reads from ``char_ids`` (None: it reads no characters)."""
+        return None
+
+
+class HeadParams(Params):
+    """Base of every head's parameters: the facts about a head that the rest of plmkit reads.
+
+    objective          the training objective whose batches the head reads (``masked_lm``,
+                       ``next_sentence``, ``causal_lm``, ``bidirectional_lm``, or a plugin's own);
+                       a ``batching`` component serving it is chosen or checked at validation.
+                       None: the head trains on nothing of its own (a probe, a scalar mix).
+    language_model     its ``logits`` are over the vocabulary and are the model's ``logits``
+                       (at most one per recipe).
+    representation     it returns ``"representation"`` (B, T, D) for downstream use (``plmkit embed``).
+    directions         the values of ``model.direction`` it works with, the most natural first.
+    transforms_inputs  its module's ``transform_inputs(batch)`` rewrites the batch before the
+                       encoder runs (ELECTRA's generator); at most one per recipe.
+    """
+
+    objective: ClassVar[str | None] = None
+    language_model: ClassVar[bool] = False
+    representation: ClassVar[bool] = False
+    directions: ClassVar[tuple[str, ...]] = DIRECTIONS
+    transforms_inputs: ClassVar[bool] = False
+
+
+class BatchingParams(Params):
+    """Base of every batching's parameters.
+
+    objectives   the head objectives its batches serve (a recipe's heads must all be served).
+    """
+
+    objectives: ClassVar[frozenset[str]] = frozenset()
+
+    def required_tokens(self) -> frozenset[str]:
+        """Tokenizer roles its batches are made with (``pad``, ``cls``, ``sep``, ``mask``, ``bos``, ``eos``)."""
+        return frozenset({"pad"})
+
+
+class TokenizerParams(Params):
+    """Base of every tokenizer's parameters.
+
+    special_tokens   the roles of the special tokens it always has (None: unknown until loaded,
+                     e.g. a pretrained file).
+    one_id_per_word  it maps each whitespace-separated word to exactly one id.
+    """
+
+    special_tokens: ClassVar[frozenset[str] | None] = None
+    one_id_per_word: ClassVar[bool] = False
+
+    def expected_vocab_size(self) -> int:
+        """The vocabulary size to count parameters with before the tokenizer exists."""
+        size = getattr(self, "vocab_size", None)
+        if not isinstance(size, int):
+            raise NotImplementedError(f"{type(self).__name__} must define expected_vocab_size()")
+        return size
+
+
+#: kinds whose components must subclass a base of their own (every other kind: ``Params``)
+KIND_BASES: dict[str, type[Params]] = {
+    "embedding": EmbeddingParams,
+    "head": HeadParams,
+    "batching": BatchingParams,
+    "tokenizer": TokenizerParams,
+}
