@@ -199,9 +199,7 @@ class _Shape:
 
 
 def _shape(model: Any) -> _Shape:
-    from ..components.embedding._lookup import LearnedPosition, SegmentEmbedding, TokenEmbedding
-    from ..components.embedding._sum import SumEmbedding
-    from ..components.head._lm_heads import CausalLMHead, MaskedLMHead, NextSentenceHead
+    from ..modules import CausalLMHead, LearnedPosition, MaskedLMHead, NextSentenceHead, SegmentEmbedding, SumEmbedding, TokenEmbedding
 
     problems: list[str] = []
     embedding = getattr(model, "embedding", None)
@@ -229,7 +227,7 @@ def _shape(model: Any) -> _Shape:
 
 
 def _check_blocks(model: Any, shape: _Shape) -> list[str]:
-    from ..components.attention._transformer import TransformerBlock
+    from ..modules import TransformerBlock
 
     blocks = shape.blocks
     if not blocks or not all(isinstance(b, TransformerBlock) for b in blocks):

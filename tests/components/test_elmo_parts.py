@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from plmkit.components.embedding._char_cnn import Highway
+from plmkit.modules import Highway
 from plmkit.components.embedding.char_cnn import CharCNNParams
 from plmkit.components.embedding.char_cnn import build as build_char_cnn
 from plmkit.components.recurrent.lstm import LstmProjectionParams

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from plmkit.components.attention._transformer import TransformerBlock, attention_bias
-from plmkit.components.embedding._lookup import RotaryTable, SinusoidalPosition, TokenEmbedding, apply_rotary
+from plmkit.modules import TransformerBlock, attention_bias
+from plmkit.modules import RotaryTable, SinusoidalPosition, TokenEmbedding, apply_rotary
 from plmkit.errors import RecipeError
 from plmkit.models.build import build_model
 from plmkit.models.families import bert_recipe, gpt2_recipe

@@ -54,7 +54,7 @@ class TransformerParams(Params):
 def build(params: TransformerParams, ctx):
     from plmkit.errors import RecipeError
 
-    from ._transformer import TransformerBlock, residual_init_std
+    from plmkit.modules import TransformerBlock, residual_init_std
 
     if ctx.input_dim and ctx.input_dim != ctx.hidden:
         raise RecipeError(f"model.attention: the embedding outputs {ctx.input_dim} values per token but "

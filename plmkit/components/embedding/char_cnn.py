@@ -52,7 +52,7 @@ class CharCNNParams(EmbeddingParams):
 
 
 def build(params: CharCNNParams, ctx):
-    from ._char_cnn import CharCNN
+    from plmkit.modules import CharCNN
 
     return CharCNN(
         char_dim=params.char_dim,

@@ -74,31 +74,31 @@ class RotaryParams(EmbeddingParams):
 
 
 def build_token(params: TokenParams, ctx):
-    from ._lookup import TokenEmbedding
+    from plmkit.modules import TokenEmbedding
 
     return TokenEmbedding(ctx.vocab_size, ctx.hidden, params.init_std, ctx.pad_id if params.padding else None)
 
 
 def build_segment(params: SegmentParams, ctx):
-    from ._lookup import SegmentEmbedding
+    from plmkit.modules import SegmentEmbedding
 
     return SegmentEmbedding(params.types, ctx.hidden, params.init_std)
 
 
 def build_learned_position(params: LearnedPositionParams, ctx):
-    from ._lookup import LearnedPosition
+    from plmkit.modules import LearnedPosition
 
     return LearnedPosition(ctx.max_positions, ctx.hidden, params.init_std)
 
 
 def build_sinusoidal_position(params: SinusoidalPositionParams, ctx):
-    from ._lookup import SinusoidalPosition
+    from plmkit.modules import SinusoidalPosition
 
     return SinusoidalPosition(ctx.hidden, params.base)
 
 
 def build_rotary(params: RotaryParams, ctx):
-    from ._lookup import RotaryPosition
+    from plmkit.modules import RotaryPosition
 
     heads = ctx.recipe.model.attention.params.heads  # the head size is the transformer's
     return RotaryPosition(ctx.hidden, ctx.hidden // heads, params.base)

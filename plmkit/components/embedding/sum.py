@@ -43,7 +43,7 @@ class SumParams(EmbeddingParams):
 
 
 def build(params: SumParams, ctx):
-    from ._sum import SumEmbedding
+    from plmkit.modules import SumEmbedding
 
     parts = [part.component.build(part.params, ctx) for part in params.parts]
     return SumEmbedding(parts, ctx.hidden, params.layer_norm, params.eps, params.dropout)

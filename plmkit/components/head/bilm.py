@@ -36,7 +36,7 @@ class BidirectionalLMParams(HeadParams):
 
 
 def build(params: BidirectionalLMParams, ctx):
-    from ._bilm import BidirectionalLMHead
+    from plmkit.modules import BidirectionalLMHead
 
     return BidirectionalLMHead(input_dim=ctx.input_dim, vocab_size=ctx.vocab_size, dropout=params.dropout)
 

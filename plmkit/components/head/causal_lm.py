@@ -32,7 +32,7 @@ class CausalLMParams(HeadParams):
 
 
 def build(params: CausalLMParams, ctx):
-    from ._lm_heads import CausalLMHead
+    from plmkit.modules import CausalLMHead
     from .masked_lm import _need_table
 
     _need_table(params.tie, ctx, "causal_lm")

@@ -51,7 +51,7 @@ class MaskedLMParams(HeadParams):
 
 
 def build(params: MaskedLMParams, ctx):
-    from ._lm_heads import MaskedLMHead
+    from plmkit.modules import MaskedLMHead
 
     _need_table(params.tie, ctx, "masked_lm")
     return MaskedLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.activation, params.eps,

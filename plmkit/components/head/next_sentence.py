@@ -30,7 +30,7 @@ class NextSentenceParams(HeadParams):
 
 
 def build(params: NextSentenceParams, ctx):
-    from ._lm_heads import NextSentenceHead
+    from plmkit.modules import NextSentenceHead
 
     return NextSentenceHead(ctx.input_dim, params.init_std)
 

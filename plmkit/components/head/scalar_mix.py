@@ -42,7 +42,7 @@ class ScalarMixParams(HeadParams):
 
 
 def build(params: ScalarMixParams, ctx):
-    from ._scalar_mix import ScalarMix
+    from plmkit.modules import ScalarMix
 
     weights = params.initial_weights or [0.0] * (ctx.num_layers + 1)
     return ScalarMix(

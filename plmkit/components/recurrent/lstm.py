@@ -38,7 +38,7 @@ class LstmProjectionParams(Params):
 
 
 def build(params: LstmProjectionParams, ctx):
-    from ._lstm import LstmWithProjection
+    from plmkit.modules import LstmWithProjection
 
     return LstmWithProjection(
         input_dim=ctx.input_dim,

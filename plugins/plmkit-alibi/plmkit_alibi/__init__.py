@@ -1,7 +1,7 @@
 """plmkit-alibi: ALiBi attention and a label-smoothed causal LM, as a plmkit plugin.
 
 Everything plmkit needs is the ``register_components`` hook below; the torch code is in
-``blocks.py`` and imported only when a model is built.
+``blocks.py``, composed from ``plmkit.modules``, and imported only when a model is built.
 """
 
 from typing import ClassVar, Literal
@@ -40,15 +40,15 @@ class SmoothedLMParams(plmkit.HeadParams):
 
 
 def build_alibi(params, ctx):
-    from .blocks import AlibiBlock
+    from .blocks import alibi_block
 
-    return AlibiBlock(ctx.hidden, params.heads, params.activation, params.dropout, params.eps, ctx.causal)
+    return alibi_block(ctx.hidden, params.heads, params.activation, params.dropout, params.eps, ctx.causal)
 
 
 def build_smoothed_lm(params, ctx):
     from .blocks import SmoothedLMHead
 
-    return SmoothedLMHead(ctx.token_embedding, params.smoothing)
+    return SmoothedLMHead(ctx.token_embedding, ctx.vocab_size, params.smoothing)
 
 
 @plmkit.hookimpl

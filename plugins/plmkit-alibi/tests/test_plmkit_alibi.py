@@ -57,6 +57,22 @@ def test_alibi_penalises_distance():
     assert torch.all(slopes[1:] < slopes[:-1])
 
 
+def test_attention_adds_the_distance_penalty_to_the_scores():
+    """The block's attention equals softmax(q k^T / sqrt(d) - slope * |i - j|, causal) v, written out."""
+    from plmkit_alibi.blocks import AlibiAttention
+
+    torch.manual_seed(0)
+    attention = AlibiAttention(hidden=8, heads=2, dropout=0.0, causal=True).eval()
+    x = torch.randn(1, 5, 8)
+    q, k, v = attention.c_attn(x).split(8, dim=-1)
+    q, k, v = (t.view(1, 5, 2, 4).transpose(1, 2) for t in (q, k, v))  # (1, 2, 5, 4)
+    distance = (torch.arange(5)[None, :] - torch.arange(5)[:, None]).abs()
+    scores = q @ k.transpose(-1, -2) / 2.0 - attention.slopes[:, None, None] * distance
+    scores = scores.masked_fill(torch.ones(5, 5, dtype=torch.bool).triu(1), float("-inf"))
+    expected = attention.c_proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(1, 5, 8))
+    assert torch.allclose(attention(x, None), expected, atol=1e-6)
+
+
 def test_label_smoothing_loss_matches_its_definition():
     recipe = plmkit.load_recipe(RECIPE, ["model.layers=1", "model.hidden=16", "model.attention.heads=2"])
     model = plmkit.build_model(recipe, vocab_size=30).eval()

@@ -1,4 +1,4 @@
-"""Torch code of ``lstm_projection``: an LSTM cell with a projected state (models.md 3.4).
+"""An LSTM layer with a projected state, as in ELMo's biLM (models.md 3.4).
 
 One step, for input x (D_in), projected state h (P) and cell c (C):
 
@@ -18,6 +18,8 @@ import math
 
 import torch
 from torch import nn
+
+__all__ = ["LstmWithProjection"]
 
 
 class LstmWithProjection(nn.Module):

@@ -1,15 +1,29 @@
-"""Lookup-table embeddings (torch side): token, segment, positions (learned, sinusoidal, rotary).
+"""Embeddings: lookup tables (token, segment, learned positions), sinusoidal and rotary positions,
+and their sum (BERT, GPT-2).
 
-Each module follows the embedding contract of docs/design.md: ``forward(input_ids=None,
-token_type_ids=None, position_ids=None, **_)`` returns (B, T, D) -- or ``None`` for ``rotary``,
-which only exposes a ``rotary`` module -- and carries ``output_dim``, ``token_embedding`` and
-``rotary``. ``sum`` adds several of them; any one can also be a model's whole embedding.
+Each module follows the embedding contract (docs/plugins.md): ``forward(input_ids=None,
+token_type_ids=None, position_ids=None, char_ids=None, **_)`` returns (B, T, D) -- or ``None``
+for ``RotaryPosition``, which only exposes a ``rotary`` table -- and carries ``output_dim``,
+``token_embedding`` (the nn.Embedding heads tie to, or None) and ``rotary`` (or None).
+``SumEmbedding`` adds several of them; any one can also be a model's whole embedding.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .rotary import RotaryTable
+
+__all__ = [
+    "TokenEmbedding",
+    "SegmentEmbedding",
+    "LearnedPosition",
+    "SinusoidalPosition",
+    "RotaryPosition",
+    "SumEmbedding",
+    "sinusoid",
+]
 
 
 def reference(input_ids: torch.Tensor | None, char_ids: torch.Tensor | None) -> torch.Tensor:
@@ -98,33 +112,6 @@ class SinusoidalPosition(nn.Module):
         return pe.expand(ids.shape[0], -1, -1)
 
 
-class RotaryTable(nn.Module):
-    """RoPE (Su et al. 2021), the rotate-half layout of GPT-NeoX/LLaMA: (cos, sin) per position.
-
-    ``forward(position_ids (B|1, T)) -> (cos, sin)``, each (B|1, T, d_head); dimension i and
-    i + d/2 of every head form one rotating pair with frequency base^(-2i/d).
-    """
-
-    def __init__(self, head_dim: int, base: float) -> None:
-        super().__init__()
-        inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # (d/2,)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.head_dim = head_dim
-
-    def forward(self, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        angles = position_ids.float().unsqueeze(-1) * self.inv_freq  # (B|1, T, d/2)
-        angles = torch.cat([angles, angles], dim=-1)  # (B|1, T, d)
-        return angles.cos(), angles.sin()
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate q or k (B, n, T, d) by their positions' angles; cos/sin are (B|1, T, d)."""
-    cos, sin = cos.unsqueeze(1).to(x.dtype), sin.unsqueeze(1).to(x.dtype)  # (B|1, 1, T, d)
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # rotate_half
-    return x * cos + rotated * sin
-
-
 class RotaryPosition(nn.Module):
     """Adds nothing to the embedding sum; hands its ``rotary`` table to every attention block."""
 
@@ -138,3 +125,40 @@ class RotaryPosition(nn.Module):
     def forward(self, *_, **__) -> None:
         return None
 
+
+class SumEmbedding(nn.Module):
+    """``dropout(norm(part_1 + part_2 + ...))``; parts that return ``None`` (rotary) add nothing.
+
+    Parts are added in the recipe's order; BERT lists word, token type, position, which is the
+    order transformers adds them in (it matters only in the last bit of float32).
+    """
+
+    def __init__(self, parts: list[nn.Module], dim: int, layer_norm: bool, eps: float, dropout: float) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.norm = nn.LayerNorm(dim, eps=eps) if layer_norm else None
+        self.dropout = nn.Dropout(dropout)
+        self.output_dim = dim
+
+    @property
+    def token_embedding(self) -> nn.Embedding | None:
+        """The token table heads tie to (the ``token`` part's), found, not registered twice."""
+        return self._from_parts("token_embedding")
+
+    @property
+    def rotary(self) -> nn.Module | None:
+        """The ``rotary`` part's table, which the model hands to every attention block."""
+        return self._from_parts("rotary")
+
+    def _from_parts(self, name: str) -> nn.Module | None:
+        return next((getattr(p, name) for p in self.parts if getattr(p, name, None) is not None), None)
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        x = None
+        for part in self.parts:
+            y = part(**inputs)  # (B, T, D) or None
+            if y is not None:
+                x = y if x is None else x + y
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.dropout(x)  # (B, T, D)

@@ -1,9 +1,11 @@
-"""Torch code of the ``scalar_mix`` head (models.md 3.6; allennlp ``ScalarMix``)."""
+"""ELMo's scalar mix of the layers (models.md 3.6; allennlp ``ScalarMix``): the downstream representation."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+__all__ = ["ScalarMix"]
 
 
 class ScalarMix(nn.Module):

@@ -1,4 +1,4 @@
-"""Torch code of the ``char_cnn`` embedding: bilm-tf's token encoder, in its TF conventions.
+"""ELMo's character CNN token encoder (bilm-tf), in its TF conventions.
 
 Parameter names follow the TF checkpoint (char_embed, CNN/W_cnn_i, CNN_high_k/{W_carry,
 W_transform}, CNN_proj/W_proj) so that plmkit.interop.elmo can copy weights one to one.
@@ -10,6 +10,8 @@ import math
 
 import torch
 from torch import nn
+
+__all__ = ["Highway", "CharCNN"]
 
 
 class Highway(nn.Module):

@@ -1,0 +1,40 @@
+"""The position-wise feed-forward network and the activations plmkit knows by name."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "activation", "MLP"]
+
+#: activation name (as recipes write it) -> function
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": lambda x: F.gelu(x),  # exact erf GELU (BERT, transformers "gelu")
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's gelu_new
+    "relu": F.relu,
+}
+
+
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation called ``name`` (a KeyError lists the known names)."""
+    if name not in ACTIVATIONS:
+        raise KeyError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+    """``x (..., H) -> dropout(c_proj(act(c_fc(x)))) (..., H)`` with an inner width ``ffn``."""
+
+    def __init__(self, hidden: int, ffn: int, activation_name: str = "gelu", dropout: float = 0.0,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(hidden, ffn, bias=bias)
+        self.act = activation(activation_name)
+        self.c_proj = nn.Linear(ffn, hidden, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))

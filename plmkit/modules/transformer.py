@@ -1,0 +1,65 @@
+"""The transformer block: self-attention + MLP with residuals, pre- or post-LN.
+
+Names follow nanoGPT / GPT-2: ``ln_1``, ``attn.c_attn`` (q, k, v fused, H -> 3H), ``attn.c_proj``,
+``ln_2``, ``mlp.c_fc``, ``mlp.c_proj``. Weights are ``nn.Linear`` (out, in); interop/hf.py maps
+BERT's separate query/key/value and GPT-2's Conv1D (in, out) onto them.
+
+    post-LN (BERT):   x = ln_1(x + attn(x));      x = ln_2(x + mlp(x))
+    pre-LN (GPT-2):   x = x + attn(ln_1(x));      x = x + mlp(ln_2(x))      (+ ln_f after the stack)
+
+The block receives its parts: pass ``attention=`` (any module with the ``SelfAttention`` call
+signature, e.g. a subclass with a score bias) or ``mlp=`` to change one without copying the rest.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import SelfAttention
+from .init import init_linear
+from .mlp import MLP
+
+__all__ = ["TransformerBlock"]
+
+
+class TransformerBlock(nn.Module):
+    """One block; ``forward(x (B, T, H), attention_mask (B, T) 1=token | None, rope=None) -> (B, T, H)``."""
+
+    def __init__(
+        self, hidden: int, heads: int, ffn: int | None = None, norm: str = "pre", activation: str = "gelu_tanh",
+        eps: float = 1e-5, dropout: float = 0.0, attn_dropout: float = 0.0, bias: bool = True,
+        causal: bool = False, attention: nn.Module | None = None, mlp: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+        self.norm, self.activation, self.eps, self.output_dim = norm, activation, eps, hidden
+        self.ln_1 = nn.LayerNorm(hidden, eps=eps)
+        self.attn = attention if attention is not None else SelfAttention(hidden, heads, dropout, attn_dropout, bias, causal)
+        self.ln_2 = nn.LayerNorm(hidden, eps=eps)
+        self.mlp = mlp if mlp is not None else MLP(hidden, ffn or 4 * hidden, activation, dropout, bias)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, rope=None) -> torch.Tensor:
+        if self.norm == "pre":
+            x = x + self.attn(self.ln_1(x), attention_mask, rope)
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x, attention_mask, rope))
+        return self.ln_2(x + self.mlp(x))
+
+    def make_final_norm(self) -> nn.Module | None:
+        """Pre-LN stacks end with one more LayerNorm (GPT-2's ln_f); post-LN stacks need none."""
+        if self.norm != "pre":
+            return None
+        return nn.LayerNorm(self.output_dim, eps=self.eps)
+
+    def init_weights(self, std: float, residual_std: float | None = None) -> None:
+        """Linear weights N(0, std), biases 0, LayerNorms 1/0 (BERT, GPT-2).
+
+        ``residual_std``: GPT-2 re-draws the two projections that write into the residual
+        stream (attn.c_proj, mlp.c_proj) from N(0, residual_std) (see ``init.residual_init_std``).
+        """
+        init_linear(self, std)
+        if residual_std is not None:
+            for linear in (self.attn.c_proj, self.mlp.c_proj):
+                nn.init.normal_(linear.weight, mean=0.0, std=residual_std)
