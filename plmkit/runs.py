@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentProblem, RecipeError, RunError
+from .errors import EnvironmentProblem, Problem, RecipeError, RunError
 
 __all__ = ["Run", "load_run"]
 
@@ -29,37 +29,12 @@ class Run:
     weights: Path
 
     # -- text in, ids out -------------------------------------------------------------------------
-    def encode(self, text: str) -> dict[str, Any]:
-        """The model inputs for one text (a batch of one) and the tokens they stand for."""
-        import torch
+    def encode(self, texts: list[str]) -> Any:
+        """Standalone texts as model inputs, laid out as this run's batches lay out text
+        (``plmkit.data.batching.TextBatch``: the batch, each text's tokens, spans and word ends)."""
+        from .data.prepare import build_batching
 
-        tok = self.tokenizer
-        if self.recipe.model.direction == "bilm":
-            return self._encode_words(text)
-        ids = tok.encode(text)
-        if tok.cls_id is not None and tok.sep_id is not None and self.recipe.model.direction == "bidirectional":
-            ids = [tok.cls_id, *ids, tok.sep_id]  # BERT sees [CLS] text [SEP]
-        batch = {"input_ids": torch.tensor([ids], dtype=torch.long)}  # segment ids default to 0
-        return {"batch": batch, "tokens": [self._token_text(i) for i in ids], "trim": (0, 0)}
-
-    def _encode_words(self, text: str) -> dict[str, Any]:
-        """ELMo: word ids and character ids of <S> words </S>; the boundaries are trimmed after."""
-        import torch
-
-        from .data.chars import BOS_WORD, EOS_WORD, char_ids
-        from .data.prepare import max_chars
-
-        tok, words = self.tokenizer, text.split()
-        ids = [tok.bos_id, *[_word_id(tok, w) for w in words], tok.eos_id]
-        chars = char_ids([BOS_WORD, *words, EOS_WORD], max_chars(self.recipe))
-        batch = {"input_ids": torch.tensor([ids], dtype=torch.long),
-                 "char_ids": torch.tensor([chars], dtype=torch.long)}
-        return {"batch": batch, "tokens": words, "trim": (1, 1)}
-
-    def _token_text(self, index: int) -> str:
-        if self.tokenizer.kind == "byte_bpe":
-            return self.tokenizer.decode([index], skip_special_tokens=False)
-        return self.tokenizer.id_to_token(index)
+        return build_batching(self.recipe).encode_texts(texts, self.tokenizer)
 
     # -- uses ---------------------------------------------------------------------------------------
     def generate(self, prompt: str, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
@@ -84,27 +59,28 @@ class Run:
         import torch
 
         if not text.strip():
-            raise RecipeError("--text: the text is empty; give the words to embed")
-        encoded = self.encode(text)
-        length = encoded["batch"]["input_ids"].shape[1]
+            raise RecipeError(problems=[Problem("text", "the text is empty; give the words to embed")])
+        encoded = self.encode([text])
+        length = encoded.batch["input_ids"].shape[1]
         table = self.recipe.model.max_positions
         if self.recipe.model.direction != "bilm" and length > table:
-            raise RecipeError(f"--text: {length} tokens, but the model reads at most {table} "
-                              f"(model.max_positions); embed a shorter text")
+            raise RecipeError(problems=[Problem("text", f"{length} tokens, but the model reads at most {table} "
+                                                        f"(model.max_positions); embed a shorter text")])
         mix_head = _mix_head(self.model)
         layer = ("mix" if mix_head else -1) if layer is None else layer
         if layer == "mix" and mix_head is None:
-            raise RecipeError(f"--layer mix: this model has no scalar_mix head (heads: "
-                              f"{', '.join(self.model.heads)}); give a layer number, 0 .. {self.recipe.model.layers}")
+            raise RecipeError(problems=[Problem("layer", f"mix: this model has no head with a representation "
+                                                         f"(heads: {', '.join(self.model.heads)}); give a layer "
+                                                         f"number, 0 .. {self.recipe.model.layers}")])
         self.model.reset_states()  # stateful LSTMs: every text starts afresh
         with torch.no_grad():
-            out = self.model(**encoded["batch"], output_hidden_states=True)
+            out = self.model(**encoded.batch, output_hidden_states=True)
         if layer == "mix":
             vectors = out.heads[mix_head]["representation"][0]  # (T, D)
         else:
             vectors = _pick_layer(out.hidden_states, int(layer))[0]
-        first, last = encoded["trim"]
-        return encoded["tokens"], vectors[first: vectors.shape[0] - last]
+        start, end = encoded.spans[0]
+        return encoded.tokens[0], vectors[start:end]
 
     def evaluate(self, batches: int | None = None) -> dict[str, float]:
         """Held-out metrics on the run's own held-out data (rebuilt from its recipe)."""
@@ -120,28 +96,14 @@ class Run:
             # relative data paths: as the run resolved them
             recipe = recipe_from_dict(data, source=str(self.path / "recipe.yaml"), base=recipe.path)
         prepared = prepare(recipe, tokenizer=self.tokenizer)
-        eval_batches, words = _eval_data(prepared)
-        metrics = evaluate(self.model, eval_batches, None, words=words)
-        baseline = getattr(prepared, "unigram_baseline", None)
-        if callable(baseline):
-            unigram = baseline()
-            metrics["unigram_nats_per_token"] = unigram["nats_per_token"]
-            metrics["unigram_bits_per_word"] = unigram["bits_per_word"]
-        floor = (getattr(prepared, "stats", None) or {}).get("floor_bits_per_word")
+        metrics = evaluate(self.model, prepared.eval_batches(), None, words=prepared.heldout_word_count())
+        unigram = prepared.unigram_baseline()
+        metrics["unigram_nats_per_token"] = unigram["nats_per_token"]
+        metrics["unigram_bits_per_word"] = unigram["bits_per_word"]
+        floor = prepared.stats.get("floor_bits_per_word")
         if floor is not None:
             metrics["floor_bits_per_word"] = floor
         return metrics
-
-
-def _eval_data(prepared: Any) -> tuple[list, int | None]:
-    batches = prepared.eval_batches()
-    words = getattr(prepared, "heldout_word_count", None)
-    return batches, (words() if callable(words) else None)
-
-
-def _word_id(tok: Any, word: str) -> int:
-    index = tok.token_to_id(word)
-    return index if index is not None else tok.unk_id
 
 
 def _mix_head(model: Any) -> str | None:
@@ -153,7 +115,8 @@ def _mix_head(model: Any) -> str | None:
 def _pick_layer(hidden_states: tuple, layer: int) -> Any:
     count = len(hidden_states)
     if not -count <= layer < count:
-        raise RecipeError(f"--layer: {layer} is out of range; this model has layers 0 (embedding) .. {count - 1}")
+        raise RecipeError(problems=[Problem("layer", f"{layer} is out of range; this model has layers 0 (embedding) "
+                                                     f".. {count - 1}")])
     return hidden_states[layer]
 
 

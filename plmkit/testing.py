@@ -24,8 +24,7 @@ VOCAB = 50
 HIDDEN = 16
 
 _LM_HEAD_FOR = {"causal": "causal_lm", "bidirectional": "masked_lm", "bilm": "bidirectional_lm"}
-_DIRECTION_FOR_BATCH = {"causal_lm": "causal", "masked_lm": "bidirectional", "next_sentence": "bidirectional",
-                        "bidirectional_lm": "bilm"}
+_TOKENIZER_FOR = {"causal": "byte_bpe", "bidirectional": "wordpiece", "bilm": "word"}  # special tokens each layout needs
 
 
 def check_params(kind: str, name: str) -> None:
@@ -41,9 +40,8 @@ def check_params(kind: str, name: str) -> None:
 def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: Any) -> dict[str, Any]:
     """A small recipe (as data) that puts component ``kind``/``name`` in a working model."""
     component = get_registry().get(kind, name)
-    if direction is None:
-        batch = component.params.objective if kind == "head" else None
-        direction = _DIRECTION_FOR_BATCH.get(batch or "", "causal")
+    if direction is None:  # a head's most natural direction; causal for everything else
+        direction = component.params.directions[0] if kind == "head" else "causal"
     model: dict[str, Any] = {
         "hidden": HIDDEN, "layers": 2, "direction": direction, "max_positions": 32, "vocab_size": VOCAB,
         "embedding": {"type": "sum", "parts": [{"type": "token"}, {"type": "learned_position"}], "dropout": 0.0},
@@ -61,12 +59,12 @@ def tiny_recipe(kind: str, name: str, direction: str | None = None, **params: An
     elif kind == "recurrent":
         model.pop("attention")
         model["recurrent"] = spec
-    elif kind == "head":
-        model["head"] = {"lm": spec} if component.params.language_model else {**model["head"], "probe": spec}
+    elif kind == "head":  # a head with an objective of its own trains alone; a probe beside the LM head
+        model["head"] = {"lm": spec} if component.params.objective else {**model["head"], "probe": spec}
     return {
         "name": f"contract-{kind}-{name}",
         "model": model,
-        "tokenizer": {"type": "word", "vocab_size": 1000},  # the model uses model.vocab_size
+        "tokenizer": {"type": _TOKENIZER_FOR[direction], "vocab_size": 1000},  # the model uses model.vocab_size
         "data": {"type": "generated", "documents": 10},
         "device": {"type": "cpu"},
         "train": {"steps": 1, "batch_size": 2, "seq_len": 12},
@@ -79,10 +77,9 @@ def _batch(recipe: Any, torch: Any, seed: int = 0) -> dict[str, Any]:
     ids = torch.randint(1, VOCAB, (B, T), generator=g)
     mask = torch.ones(B, T, dtype=torch.long)
     mask[1, 8:] = 0  # the second row is padded
-    from .data.prepare import max_chars
-
     # every input any component may read; each takes what it needs and ignores the rest
-    chars = torch.randint(1, 262, (B, T, max_chars(recipe)), generator=g) * mask[..., None]
+    width = recipe.model.embedding.params.chars_per_token() or 50
+    chars = torch.randint(1, 262, (B, T, width), generator=g) * mask[..., None]
     return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100),
             "char_ids": chars, "token_type_ids": torch.zeros(B, T, dtype=torch.long),
             "next_sentence_label": torch.tensor([0, 1])}

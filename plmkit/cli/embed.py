@@ -25,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..runs import load_run
+    from .flags import as_flags
 
     loaded = load_run(args.run_dir)
-    tokens, vectors = loaded.embed(args.text, args.layer)
+    with as_flags(text="--text", layer="--layer"):
+        tokens, vectors = loaded.embed(args.text, args.layer)
     rows = vectors.tolist()
     if args.json:
         print(json.dumps({"tokens": tokens, "vectors": rows}))

@@ -8,6 +8,7 @@ e.g. ``plmkit run --resume DIR train.steps=1200 --accept-changes`` trains on).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -42,6 +43,8 @@ def _load(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     recipe = _load(args)
+    for problem in recipe.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(recipe, args)
     from ..training.loop import train

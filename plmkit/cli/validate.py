@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,5 +15,7 @@ def run(args: argparse.Namespace) -> int:
     from ..recipe.validate import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    for problem in recipe.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
     print(f"{args.recipe}: ok ({recipe.name}: {recipe.model.direction}, {recipe.model.layers} layers, hidden {recipe.model.hidden})")
     return 0

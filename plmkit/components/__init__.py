@@ -6,7 +6,7 @@ from ..hookspecs import hookimpl
 @hookimpl
 def register_components(register):
     """Register every built-in component, kind by kind."""
-    from . import attention, data, device, embedding, head, recurrent, tokenizer
+    from . import attention, batching, data, device, embedding, head, recurrent, tokenizer
 
-    for kind in (embedding, attention, recurrent, head, device, tokenizer, data):
+    for kind in (embedding, attention, recurrent, head, batching, device, tokenizer, data):
         kind.register(register)

@@ -21,11 +21,17 @@ over the training documents' text (once); components that load a file ignore it.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["Tokenizer", "train_wordpiece", "train_byte_bpe", "train_word", "read_vocab_size", "SPECIALS"]
+import numpy as np
+
+__all__ = [
+    "Tokenizer", "train_wordpiece", "train_byte_bpe", "train_word", "read_vocab_size", "SPECIALS",
+    "word_ends", "word_last_tokens",
+]
 
 METADATA = "plmkit_tokenizer.json"
 
@@ -79,6 +85,12 @@ class Tokenizer:
         """The library's ``Encoding`` objects (ids and character offsets) of many texts."""
         return self.backend.encode_batch(texts, add_special_tokens=False)
 
+    def token_text(self, index: int) -> str:
+        """How one token reads: its bytes decoded for byte-level BPE, its vocabulary entry otherwise."""
+        if self.kind == "byte_bpe":
+            return self.backend.decode([index], skip_special_tokens=False)
+        return self.backend.id_to_token(index) or ""
+
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
         text = self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
         return text[1:] if self.kind == "byte_bpe" and text.startswith(" ") else text  # the prefix space
@@ -122,6 +134,23 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size})"
+
+
+_WORD = re.compile(r"\S+")
+
+
+def word_last_tokens(text: str, offsets: list[tuple[int, int]]) -> list[int]:
+    """For each whitespace word of ``text``, the index of the token holding its last character."""
+    if not offsets:
+        return []
+    starts = np.array([o[0] for o in offsets])
+    ends = [m.end() for m in _WORD.finditer(text)]
+    return [int(i) for i in np.maximum(np.searchsorted(starts, ends, side="left") - 1, 0)]
+
+
+def word_ends(text: str, offsets: list[tuple[int, int]]) -> np.ndarray:
+    """Per token, how many whitespace words of ``text`` end in it (their last character's token)."""
+    return np.bincount(np.asarray(word_last_tokens(text, offsets), dtype=np.int64), minlength=len(offsets))
 
 
 def _kind_of(file: Path) -> str:

@@ -10,7 +10,7 @@ the blocks are stacked:
                     each row reversed within its own length; their outputs are concatenated
                     [forward; backward] (ELMo)
 
-Contracts (what each kind's built module must provide) are in docs/components.md.
+Contracts (what each kind's built module must provide) are in docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class LanguageModel(nn.Module):
         lm_head: str | None,
         final_norms: list[nn.Module | None] | None = None,
         encoder_kind: str = "attention",
+        input_transform: str | None = None,
     ) -> None:
         super().__init__()
         self.embedding = embedding
@@ -58,6 +59,7 @@ class LanguageModel(nn.Module):
         self.final_norms = nn.ModuleList([n if n is not None else nn.Identity() for n in norms])
         self.heads = nn.ModuleDict(heads)
         self.lm_head = lm_head
+        self.input_transform = input_transform  # the head whose transform_inputs runs before the encoder
         self.recipe: Any = None  # set by build_model: the validated recipe this model came from
 
     # -- the forward pass ---------------------------------------------------------------------
@@ -88,9 +90,11 @@ class LanguageModel(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
             batch["attention_mask"] = attention_mask
+        if self.input_transform is not None:  # e.g. ELECTRA: the generator's samples replace masked tokens
+            batch = self.heads[self.input_transform].transform_inputs(batch)
         x = self.embedding(**{k: v for k, v in batch.items() if k in _EMBEDDING_INPUTS})  # (B, T, D)
-        rope = self._rotary(x, position_ids)
-        hidden_states = self._encode(x, attention_mask, rope)  # [(B, T, D_l)] from the embedding up
+        rope = self._rotary(x, batch.get("position_ids"))
+        hidden_states = self._encode(x, batch["attention_mask"], rope)  # [(B, T, D_l)] from the embedding up
         return self._heads(hidden_states, batch, output_hidden_states)
 
     def _rotary(self, x: torch.Tensor, position_ids: torch.Tensor | None) -> Any:
@@ -134,7 +138,16 @@ class LanguageModel(nn.Module):
             out.loss = sum(out.losses.values())
         return out
 
-    # -- conveniences -------------------------------------------------------------------------
+    # -- evaluation and conveniences ----------------------------------------------------------
+    def metric_sums(self, out: ModelOutput, batch: dict) -> dict[str, tuple[float, float]]:
+        """Every head's held-out (total, count) sums for one batch, keyed ``{head}_{name}``."""
+        sums = {}
+        for name, head in self.heads.items():
+            measure = getattr(head, "metric_sums", None)  # optional in the head contract
+            if measure is not None and name in out.heads:
+                sums.update({f"{name}_{key}": value for key, value in measure(out.heads[name], batch).items()})
+        return sums
+
     def reset_states(self) -> None:
         """Forget any state carried between calls (ELMo's LSTMs at inference)."""
         for module in self.modules():

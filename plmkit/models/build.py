@@ -50,15 +50,16 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
         stacks.append(nn.ModuleList(layers))
         make_final = getattr(layers[0], "make_final_norm", None)
         final_norms.append(make_final() if callable(make_final) else None)
-    head_ctx = ctx.but(input_dim=width * stack_count, token_embedding=getattr(embedding, "token_embedding", None))
-    heads, lm_head = {}, None
+    head_ctx = ctx.but(input_dim=width * stack_count, token_embedding=getattr(embedding, "token_embedding", None),
+                       embedding=embedding)
+    heads, lm_head, transform = {}, None, None
     for name, spec in m.head.items():
         if spec is None:  # a recipe that extends another removes a head by setting it to null
             continue
         heads[name] = spec.component.build(spec.params, head_ctx)
-        if spec.params.language_model and lm_head is None:
-            lm_head = name
+        lm_head = name if spec.params.language_model and lm_head is None else lm_head
+        transform = name if spec.params.transforms_inputs else transform
     kind = "attention" if m.attention is not None else "recurrent"
-    model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms, kind)
+    model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms, kind, transform)
     model.recipe = recipe
     return model

@@ -21,6 +21,7 @@ class BuildContext:
     causal        True when an attention block must not look ahead (causal and both bilm stacks)
     pad_id        id of the padding token
     token_embedding  the embedding's token table (an nn.Embedding) for heads that tie to it
+    embedding     heads: the model's embedding module (keep a plain reference, never register it)
     recipe        the whole validated recipe, for anything else
     """
 
@@ -34,6 +35,7 @@ class BuildContext:
     causal: bool = False
     pad_id: int = 0
     token_embedding: Any = None
+    embedding: Any = None
     recipe: Any = None
 
     def but(self, **changes: Any) -> "BuildContext":

@@ -1,7 +1,7 @@
 """The shape of a recipe, as pydantic models (no torch here).
 
 Sections that name a component (``model.embedding``, ``model.attention``, ``model.recurrent``,
-``model.head.*``, ``tokenizer``, ``data``, ``device``) are ``Spec``s: ``{type: NAME, ...}``.
+``model.head.*``, ``batching``, ``tokenizer``, ``data``, ``device``) are ``Spec``s: ``{type: NAME, ...}``.
 Their parameters are validated against the registered component's own parameter model by
 ``plmkit.recipe.validate``; this module validates everything around them.
 """
@@ -21,6 +21,7 @@ HeadSpec = spec_of("head")
 DeviceSpec = spec_of("device")
 TokenizerSpec = spec_of("tokenizer")
 DataSpec = spec_of("data")
+BatchingSpec = spec_of("batching")
 
 
 class Section(BaseModel):
@@ -89,12 +90,20 @@ class Recipe(Section):
     model: ModelSection
     tokenizer: TokenizerSpec  # type: ignore[valid-type]
     data: DataSpec  # type: ignore[valid-type]
+    batching: Optional[BatchingSpec] = Field(  # type: ignore[valid-type]
+        None, description="how documents become batches; default: the layout the heads' objectives need")
     device: DeviceSpec = Field(default_factory=lambda: DeviceSpec(type="auto"))  # type: ignore[valid-type]
     train: TrainSection
     eval: EvalSection = Field(default_factory=EvalSection)
 
     _source: Any = PrivateAttr(default=None)  # the file it was loaded from
     _resolved: Any = PrivateAttr(default=None)  # the resolved plain dict, defaults not filled
+    _warnings: list = PrivateAttr(default_factory=list)  # Problems that do not stop a run
+
+    @property
+    def warnings(self) -> list[Any]:
+        """What validation noticed but does not refuse (a warm-up longer than the run, ...), as Problems."""
+        return list(self._warnings)
 
     @property
     def path(self) -> Any:
@@ -102,7 +111,7 @@ class Recipe(Section):
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved recipe with every default filled in, as plain data."""
-        from .validate import recipe_to_dict
+        from .walk import recipe_to_dict
 
         return recipe_to_dict(self)
 

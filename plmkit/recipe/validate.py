@@ -15,26 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..errors import Problem, RecipeError
 from ..plugins import get_plugins, get_registry
-from ..registry import Params, Spec, did_you_mean, spec_of
-from ..data.layouts import COMBINATIONS, layout_for
+from ..registry import Spec, did_you_mean, spec_of
 from .loader import Loaded, load_data, load_file
 from .messages import describe_error
+from .objectives import default_batching, objective_problems, untrainable
 from .schema import Recipe
+from .walk import COMPONENT_SECTIONS, iter_specs, nested_specs, recipe_to_dict
 
-# where the component sections of a recipe live: (dotted key, kind, is a mapping of name -> spec)
-COMPONENT_SECTIONS: tuple[tuple[str, str, bool], ...] = (
-    ("model.embedding", "embedding", False),
-    ("model.attention", "attention", False),
-    ("model.recurrent", "recurrent", False),
-    ("model.head", "head", True),
-    ("tokenizer", "tokenizer", False),
-    ("data", "data", False),
-    ("device", "device", False),
-)
+__all__ = ["load_recipe", "recipe_from_dict", "validate", "resolve_spec", "iter_specs", "recipe_to_dict"]
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = (), base: str | Path | None = None) -> Recipe:
@@ -60,6 +52,7 @@ def validate(loaded: Loaded, base: str | Path | None = None) -> Recipe:
     data = dict(loaded.data)
     data.setdefault("device", {"type": "auto"})  # a default component is resolved like a written one
     _fill_specs(data, loaded, problems)
+    _default_batching(data, loaded, problems)
     reported = {p.key for p in problems}  # a component problem is not repeated by the schema
     recipe = None
     try:
@@ -76,7 +69,22 @@ def validate(loaded: Loaded, base: str | Path | None = None) -> Recipe:
     if problems:
         raise RecipeError(problems=sorted(_unique(problems), key=_reading_order))
     recipe._resolved = loaded.data
+    recipe._warnings = _warnings(recipe, loaded)
     return recipe
+
+
+def _warnings(recipe: Recipe, loaded: Loaded) -> list[Problem]:
+    """Things a recipe author probably did not mean, which do not make the recipe invalid."""
+    found = []
+    why = untrainable(recipe)
+    if why:
+        found.append(Problem("model.head", why, loaded.where("model.head")))
+    train = recipe.train
+    if train.warmup_steps > train.steps:
+        found.append(Problem("train.warmup_steps", f"{train.warmup_steps} warm-up steps are more than the run's "
+                             f"{train.steps} steps: the learning rate never reaches train.lr; lower warmup_steps",
+                             loaded.where("train.warmup_steps")))
+    return found
 
 
 # -- pass 1: components -----------------------------------------------------------------------
@@ -127,7 +135,7 @@ def resolve_spec(kind: str, raw: dict[str, Any] | Spec, key: str, loaded: Loaded
             full = f"{key}.{sub}" if sub else key
             problems.append(Problem(full, describe_error(error, component.params), loaded.where(full)))
         return raw
-    for field_key, nested in _nested_specs(params, key):
+    for field_key, nested in nested_specs(params, key):
         nested_params = nested.raw_params() | {"type": nested.type}
         resolved = resolve_spec(nested.kind, nested_params, field_key, loaded, problems)
         if isinstance(resolved, Spec):
@@ -135,6 +143,21 @@ def resolve_spec(kind: str, raw: dict[str, Any] | Spec, key: str, loaded: Loaded
     spec = spec_of(kind)(type=name, **params_raw)
     spec.attach(component, params)
     return spec
+
+
+def _default_batching(data: dict[str, Any], loaded: Loaded, problems: list[Problem]) -> None:
+    """Without a ``batching:`` section, the built-in (else the only plugin) batching serving the heads."""
+    heads = (data.get("model") or {}).get("head") if isinstance(data.get("model"), dict) else None
+    if data.get("batching") is not None or not isinstance(heads, dict):
+        return
+    specs = {name: spec for name, spec in heads.items() if spec is not None}
+    if not specs or not all(isinstance(spec, Spec) for spec in specs.values()):
+        return  # a head is wrong: its own problem is reported; nothing to choose from
+    name, problem = default_batching(specs, get_registry())
+    if problem:
+        problems.append(Problem("model.head", problem, loaded.where("model.head")))
+    elif name is not None:
+        data["batching"] = resolve_spec("batching", {"type": name}, "batching", loaded, problems)
 
 
 def _missing_type(kind: str) -> str:
@@ -148,89 +171,15 @@ def _unknown(kind: str, name: str) -> str:
     return f"unknown {kind} {name!r}{did_you_mean(name, names)}; registered: {listing}{get_plugins().unknown_hint()}"
 
 
-def _nested_specs(params: BaseModel, key: str) -> Iterable[tuple[str, Spec]]:
-    """Specs inside a component's parameters (e.g. the ``parts`` of a ``sum`` embedding)."""
-    for field_name in type(params).model_fields:
-        value = getattr(params, field_name)
-        if isinstance(value, Spec):
-            yield f"{key}.{field_name}", value
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                if isinstance(item, Spec):
-                    yield f"{key}.{field_name}.{index}", item
-        elif isinstance(value, dict):
-            for name, item in value.items():
-                if isinstance(item, Spec):
-                    yield f"{key}.{field_name}.{name}", item
-
-
 # -- pass 3: rules across components ---------------------------------------------------------
-def iter_specs(recipe: Recipe) -> Iterable[tuple[str, Spec]]:
-    """Every component in the recipe, nested ones included, with its dotted key."""
-    for key, _kind, is_mapping in COMPONENT_SECTIONS:
-        parent, name = _attr_parent(recipe, key)
-        value = getattr(parent, name, None) if parent is not None else None
-        items = value.items() if is_mapping and value else [(None, value)]
-        for sub, spec in items:
-            if isinstance(spec, Spec):
-                spec_key = f"{key}.{sub}" if sub else key
-                yield from _walk_spec(spec, spec_key)
-
-
-def _walk_spec(spec: Spec, key: str) -> Iterable[tuple[str, Spec]]:
-    yield key, spec
-    for nested_key, nested in _nested_specs(spec.params, key):
-        yield from _walk_spec(nested, nested_key)
-
-
-def _attr_parent(recipe: Recipe, key: str) -> tuple[Any, str]:
-    *path, name = key.split(".")
-    node: Any = recipe
-    for part in path:
-        node = getattr(node, part, None)
-    return node, name
-
-
 def _cross_checks(recipe: Recipe, loaded: Loaded) -> list[Problem]:
     problems = []
     for key, spec in iter_specs(recipe):
         for problem_key, message in spec.params.check(recipe, key):
             problems.append(Problem(problem_key, message, loaded.where(problem_key)))
-    for problem_key, message in _head_rules(recipe):
+    for problem_key, message in objective_problems(recipe):
         problems.append(Problem(problem_key, message, loaded.where(problem_key)))
     return problems
-
-
-def _head_rules(recipe: Recipe) -> list[tuple[str, str]]:
-    """Rules about the heads together: one language model, one batch layout."""
-    heads = {name: spec for name, spec in recipe.model.head.items() if spec is not None}
-    lm_heads = [name for name, spec in heads.items() if spec.params.language_model]
-    problems = []
-    if len(lm_heads) > 1:
-        problems.append(("model.head", f"heads {', '.join(lm_heads)} are all language models; keep one"))
-    needs = {name: spec.params.objective for name, spec in heads.items()}
-    used = {need for need in needs.values() if need}
-    if used and layout_for(used) is None:
-        listing = ", ".join(f"{n} ({need})" for n, need in needs.items() if need)
-        problems.append(("model.head", f"these heads need batches of different shapes: {listing}; "
-                                       f"plmkit batches {COMBINATIONS}"))
-    return problems
-
-
-# -- the resolved recipe as data --------------------------------------------------------------
-def recipe_to_dict(value: Any) -> Any:
-    """A recipe (or part of one) as plain data, each component as ``{type, ...all params}``."""
-    if isinstance(value, Spec):
-        params = value._params
-        body = recipe_to_dict(params) if isinstance(params, Params) else value.raw_params()
-        return {"type": value.type, **body}
-    if isinstance(value, BaseModel):
-        return {name: recipe_to_dict(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, dict):
-        return {k: recipe_to_dict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [recipe_to_dict(v) for v in value]
-    return value
 
 
 def _reading_order(problem: Problem) -> tuple:

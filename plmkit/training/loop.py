@@ -26,8 +26,9 @@ from typing import Any, Iterator
 
 import torch
 
-from ..errors import RunError
-from ..evaluation.metrics import evaluate, head_layouts
+from ..errors import Problem, RecipeError, RunError
+from ..recipe.objectives import untrainable
+from ..evaluation.metrics import evaluate
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .progress import Progress, Silent
@@ -58,6 +59,9 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
     unless ``accept_changes``. ``progress``: None reports on stderr, False reports nothing.
     """
     progress = Progress() if progress is None or progress is True else (Silent() if progress is False else progress)
+    why = untrainable(recipe)
+    if why:  # before anything is written
+        raise RecipeError(problems=[Problem("model.head", why)])
     started = time.monotonic()
     existed = out_dir is not None and Path(out_dir).is_dir()
     run, checkpoint = open_run_dir(recipe, out_dir, resume, accept_changes)
@@ -109,7 +113,6 @@ class _Loop:
         self.recipe, self.train, self.run_dir = recipe, recipe.train, run
         self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
         self.progress, self.state = progress, state
-        self.layouts = head_layouts(recipe)
         self.hook = _hooks()
 
     def run(self, started: float) -> RunResult:
@@ -159,7 +162,6 @@ class _Loop:
         try:
             for _ in range(train.grad_accum):
                 batch = placement.to(next(batches))
-                batch.pop("num_words", None)
                 self.model.reset_states()  # batches are shuffled: no LSTM state carries between them
                 with placement.autocast():
                     out = self.model(**batch)
@@ -189,8 +191,8 @@ class _Loop:
 
     # -- evaluation, checkpoints, the end ---------------------------------------------------------
     def _evaluate(self, step: int) -> dict[str, float]:
-        metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement, self.layouts,
-                           words=_eval_words(self.prepared))
+        metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement,
+                           words=self.prepared.heldout_word_count())
         self.run_dir.append_metrics({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
         best = self.state.setdefault("best", {})
         if "loss" in metrics and metrics["loss"] < best.get("eval_loss", math.inf):
@@ -215,8 +217,8 @@ class _Loop:
             "lm_head": self.model.lm_head,
             "parameters": self.model.num_parameters(),
             "eval": metrics,
-            "unigram_baseline": _call(self.prepared, "unigram_baseline"),
-            "floor_bits_per_word": _floor_bits_per_word(self.prepared),
+            "unigram_baseline": self.prepared.unigram_baseline(),
+            "floor_bits_per_word": self.prepared.stats.get("floor_bits_per_word"),
             "best": self.state.get("best", {}),
             "run_dir": str(self.run_dir.path),
         }
@@ -289,22 +291,6 @@ def _oom_message(recipe: Any, placement: Any, step: int) -> str:
     return (f"train.batch_size: a micro-batch of {t.batch_size // t.grad_accum} x {t.seq_len} tokens does not fit "
             f"in memory on {placement.device} (step {step + 1}); lower train.batch_size or raise train.grad_accum "
             f"(now {t.grad_accum})")
-
-
-def _call(obj: Any, name: str) -> Any:
-    method = getattr(obj, name, None)
-    return method() if callable(method) else None
-
-
-def _eval_words(prepared: Any) -> int | None:
-    """Words the held-out batches spell, for bits per word (None when the data layer cannot say)."""
-    return _call(prepared, "heldout_word_count")
-
-
-def _floor_bits_per_word(prepared: Any) -> float | None:
-    """The generated corpus's entropy floor of the held-out documents; None for other data."""
-    stats = getattr(prepared, "stats", None) or {}
-    return stats.get("floor_bits_per_word")
 
 
 class _StopOnInterrupt:

@@ -9,7 +9,7 @@ import pytest
 from conftest import run_cli
 
 # tiny versions of the three default recipes: each trains in a few seconds
-COMMON = ["train.steps=6", "train.batch_size=4", "data.documents=60", "eval.batches=2", "model.layers=1",
+COMMON = ["train.steps=6", "train.warmup_steps=2", "train.batch_size=4", "data.documents=60", "eval.batches=2", "model.layers=1",
           "tokenizer.vocab_size=300", "device.type=cpu"]
 TINY = {
     "gpt": ["model.hidden=32", "model.attention.heads=2", "train.seq_len=32", "model.max_positions=32"],

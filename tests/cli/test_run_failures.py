@@ -7,7 +7,7 @@ import sys
 
 from conftest import REPO, RECIPES, run_cli
 
-TINY = ["train.steps=2", "train.batch_size=4", "data.documents=60", "eval.batches=1", "model.layers=1",
+TINY = ["train.steps=2", "train.warmup_steps=1", "train.batch_size=4", "data.documents=60", "eval.batches=1", "model.layers=1",
         "model.hidden=32", "model.attention.heads=2", "train.seq_len=32", "tokenizer.vocab_size=300", "device.type=cpu"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 

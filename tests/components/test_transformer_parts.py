@@ -177,10 +177,10 @@ def test_checks_name_the_keys_and_say_what_is_allowed():
     assert "3 heads do not divide model.hidden 32" in _problems(bert_recipe(**{**TINY, "heads": 3}))
     gpt_masked = gpt2_recipe(**TINY)
     gpt_masked["model"]["head"] = {"mlm": {"type": "masked_lm"}}
-    assert "model.direction is causal" in _problems(gpt_masked)
+    assert "but model.direction is 'causal'" in _problems(gpt_masked)
     bert_causal = bert_recipe(**TINY, next_sentence=False)
     bert_causal["model"]["head"] = {"lm": {"type": "causal_lm"}}
-    assert "a causal objective needs causal attention: set model.direction: causal" in _problems(bert_causal)
+    assert "causal_lm works with model.direction causal, but model.direction is 'bidirectional'" in _problems(bert_causal)
     long = bert_recipe(**TINY)
     long["train"]["seq_len"] = 64
     message = _problems(long)

@@ -10,7 +10,8 @@ import yaml
 
 import plmkit
 from plmkit.data import chars
-from plmkit.data.batching import Layout, PairBatcher, mask_tokens
+from plmkit.data.batching import mask_tokens
+from plmkit.data.bert_batches import Masking, PairBatcher
 from plmkit.data.prepare import is_held_out, prepare
 from plmkit.errors import DataError
 
@@ -136,10 +137,11 @@ def test_unigram_baseline(gpt):
     assert base["words"] == gpt.heldout_word_count()
 
 
-def test_given_tokenizer_is_used_and_saved(gpt, tmp_path):
+def test_given_tokenizer_is_used(gpt):
     recipe = plmkit.load_recipe(RECIPES / "gpt.yaml", [*SMALL, "train.seq_len=32"])
-    again = prepare(recipe, tokenizer=gpt.tokenizer, workdir=tmp_path)
-    assert again.tokenizer is gpt.tokenizer and (tmp_path / "tokenizer" / "tokenizer.json").is_file()
+    again = prepare(recipe, tokenizer=gpt.tokenizer)
+    assert again.tokenizer is gpt.tokenizer
+    assert torch.equal(next(again.train_batches())["input_ids"], next(gpt.train_batches())["input_ids"])
 
 
 # -- BERT
@@ -168,7 +170,7 @@ def _synthetic(tok, n_docs=30):
 def test_next_sentence_pairs_follow_google(bert):
     """Real next: B starts with the sentence after A's last; random: B from another document."""
     docs = _synthetic(bert.tokenizer)
-    batcher = PairBatcher(docs, bert.tokenizer, 64, Layout("pairs"))
+    batcher = PairBatcher(docs, bert.tokenizer, 64, Masking())
     instances = [i for e in range(10) for i in batcher.epoch(random.Random(e))]
     for tokens, types, is_random, _ in instances:
         sep = tokens.index(bert.tokenizer.sep_id)
@@ -188,7 +190,7 @@ def test_mlm_masking_matches_hf_collator_bit_for_bit(bert):
     hf = transformers.PreTrainedTokenizerFast(tokenizer_object=tok.backend, pad_token="[PAD]", unk_token="[UNK]",
                                               cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     collator = transformers.DataCollatorForLanguageModeling(hf, mlm_probability=0.15)
-    unmasked = PairBatcher(bert._train.docs, tok, 48, Layout("pairs"))
+    unmasked = PairBatcher(bert._train.docs, tok, 48, None)
     ids = unmasked.collate(unmasked.epoch(random.Random(1))[:64])["input_ids"]
     for seed in (0, 1, 2):
         collator.generator = torch.Generator().manual_seed(seed)
@@ -215,8 +217,8 @@ def test_mlm_masking_statistics(bert):
 
 
 def test_masked_lm_alone_gives_single_segments():
-    p = _prepared("bert", "train.seq_len=48", "model.head.nsp=null")
-    assert p.layout.name == "segments"
+    p = _prepared("bert", "train.seq_len=48", "model.head.nsp=null", "batching.type=segments")
+    assert p.stats["batching"] == "segments"
     batch = next(p.train_batches())
     assert "token_type_ids" not in batch and "next_sentence_label" not in batch
     original = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])

@@ -195,7 +195,7 @@ def test_missing_recipe_file(tmp_path):
     ("gpt-lstm", ["model.recurrent.projection_dim=64"], "model.head.lm.tie: causal_lm ties its softmax to the 128-wide"),
     ("bert", ["model.embedding.type=char_cnn"], "model.head.mlm.tie: masked_lm ties its softmax to the token table, but"),
     ("elmo", ["model.recurrent.projection_dim=16"], "model.head.mix: the mix weighs the embedding"),
-    ("elmo", ["tokenizer.type=byte_bpe"], "tokenizer.type: model.head.lm (bidirectional_lm) predicts whole words"),
+    ("elmo", ["tokenizer.type=byte_bpe"], "tokenizer.type: bilm batches predict whole words"),
     ("gpt", ["model.embedding.type=char_cnn", "model.head.lm.tie=false"], "model.embedding: char_cnn reads the characters"),
     ("bert", ["train.seq_len=4"], "train.seq_len: 4 is too short for [CLS] A [SEP] B [SEP]"),
 ])

@@ -34,6 +34,9 @@ class CharCNNParams(EmbeddingParams):
     def output_width(self, recipe: Any) -> int:
         return self.projection_dim or recipe.model.hidden
 
+    def chars_per_token(self) -> int:
+        return self.max_chars
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         problems = []
         if not self.filters:

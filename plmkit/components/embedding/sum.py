@@ -31,6 +31,9 @@ class SumParams(EmbeddingParams):
     def token_table(self) -> bool:
         return any(part.params.token_table() for part in self.parts)
 
+    def chars_per_token(self) -> int | None:
+        return next((n for n in (part.params.chars_per_token() for part in self.parts) if n is not None), None)
+
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         # (the validator runs each part's own check too, at {key}.parts.{i})
         problems = []

@@ -9,7 +9,7 @@ bilm-tf uses for evaluation. The torch code is in _bilm.py.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -21,18 +21,9 @@ class BidirectionalLMParams(HeadParams):
 
     objective: ClassVar[str | None] = "bidirectional_lm"
     language_model: ClassVar[bool] = True
+    directions: ClassVar[tuple[str, ...]] = ("bilm",)  # separate forward and backward stacks
 
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the top LSTM outputs before the softmax (training)")
-
-    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        direction = recipe.model.direction
-        if direction != "bilm":
-            return [("model.direction", f"{key} (bidirectional_lm) needs separate forward and backward stacks: "
-                     f"model.direction must be 'bilm', got {direction!r}; for a causal model use causal_lm")]
-        if not recipe.tokenizer.params.one_id_per_word:
-            return [("tokenizer.type", f"{key} (bidirectional_lm) predicts whole words and needs one id per "
-                     f"word: use tokenizer type 'word' (got {recipe.tokenizer.type!r})")]
-        return []
 
 
 def build(params: BidirectionalLMParams, ctx):

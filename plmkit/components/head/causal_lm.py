@@ -20,14 +20,12 @@ class CausalLMParams(HeadParams):
 
     objective: ClassVar[str | None] = "causal_lm"
     language_model: ClassVar[bool] = True
+    directions: ClassVar[tuple[str, ...]] = ("causal",)  # a bidirectional encoder would see the token it predicts
 
     tie: bool = Field(True, description="use the token embedding table as the softmax weights")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the initialisation of an untied softmax")
 
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        if recipe.model.direction != "causal":
-            return [(key, f"a causal objective needs causal attention: set model.direction: causal "
-                     f"(got {recipe.model.direction}; a bidirectional encoder would see the token it predicts)")]
         return tie_problems(recipe, key, "causal_lm", self.tie)
 
 

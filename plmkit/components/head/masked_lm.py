@@ -21,12 +21,8 @@ class MaskedLMParams(HeadParams):
 
     objective: ClassVar[str | None] = "masked_lm"
     language_model: ClassVar[bool] = True
+    directions: ClassVar[tuple[str, ...]] = ("bidirectional",)  # it predicts a token from both sides
 
-    mask_prob: float = Field(0.15, gt=0, lt=1, description="fraction of tokens chosen for prediction")
-    mask_token_prob: float = Field(0.8, ge=0, le=1, description="of the chosen tokens, the fraction replaced by [MASK]")
-    random_token_prob: float = Field(
-        0.1, ge=0, le=1, description="of the chosen tokens, the fraction replaced by a random token"
-    )
     activation: Literal["gelu", "gelu_tanh", "relu"] = Field(
         "gelu", description="activation of the transform (BERT: gelu)"
     )
@@ -39,15 +35,7 @@ class MaskedLMParams(HeadParams):
     )
 
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        problems = []
-        if recipe.model.direction == "causal":
-            problems.append((key, "a masked LM predicts a token from both sides, but model.direction is causal "
-                             "(each position sees only the past); set model.direction: bidirectional, "
-                             "or use causal_lm"))
-        if self.mask_token_prob + self.random_token_prob > 1:
-            problems.append((f"{key}.random_token_prob", f"mask_token_prob {self.mask_token_prob} + random_token_prob "
-                             f"{self.random_token_prob} exceed 1; together they must be at most 1"))
-        return problems + tie_problems(recipe, key, "masked_lm", self.tie)
+        return tie_problems(recipe, key, "masked_lm", self.tie)
 
 
 def build(params: MaskedLMParams, ctx):

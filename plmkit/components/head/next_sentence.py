@@ -6,7 +6,7 @@ Batches are ``[CLS] A [SEP] B [SEP]`` pairs with ``token_type_ids``; ``next_sent
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -17,16 +17,9 @@ class NextSentenceParams(HeadParams):
     """Next-sentence prediction (BERT): tanh pooler on position 0, then 2 classes (0 = real next)."""
 
     objective: ClassVar[str | None] = "next_sentence"
+    directions: ClassVar[tuple[str, ...]] = ("bidirectional",)  # it reads the whole pair from position 0
 
     init_std: float = Field(0.02, gt=0, description="standard deviation of the normal initialisation")
-
-    def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
-        if recipe.model.direction != "bidirectional":
-            return [(key, f"next-sentence prediction reads the whole pair from position 0, which needs "
-                     f"model.direction: bidirectional (got {recipe.model.direction})")]
-        if recipe.train.seq_len < 5:
-            return [("train.seq_len", f"{recipe.train.seq_len} is too short for [CLS] A [SEP] B [SEP]; use at least 5")]
-        return []
 
 
 def build(params: NextSentenceParams, ctx):

@@ -28,15 +28,11 @@ class AlibiParams(plmkit.Params):
 class SmoothedLMParams(plmkit.HeadParams):
     """Causal language model, its softmax tied to the token table, trained with label smoothing."""
 
-    objective: ClassVar[str | None] = "causal_lm"
-    language_model: ClassVar[bool] = True
+    objective: ClassVar[str | None] = "causal_lm"  # trains on plmkit's causal batches
+    language_model: ClassVar[bool] = True  # its logits are over the vocabulary
+    directions: ClassVar[tuple[str, ...]] = ("causal",)  # it predicts the next token
 
     smoothing: float = Field(0.1, ge=0, lt=1, description="probability mass spread over all tokens")
-
-    def check(self, recipe, key):
-        if recipe.model.direction != "causal":
-            return [(f"{key}.type", "smoothed_lm predicts the next token: set model.direction: causal")]
-        return []
 
 
 def build_alibi(params, ctx):

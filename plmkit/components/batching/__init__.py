@@ -1,0 +1,8 @@
+"""Built-in batching components."""
+
+from . import layouts
+
+
+def register(register):
+    for module in (layouts,):
+        module.register(register)
