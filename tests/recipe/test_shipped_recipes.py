@@ -221,6 +221,8 @@ def test_the_wheels_carry_the_recipes(wheel_site):
     names = set(zipfile.ZipFile(plmkit_wheel).namelist())
     assert {f"plmkit/recipes/{name}" for name in PLMKIT_RECIPES} <= names
     assert not any(name.startswith("recipes/") for name in names)  # inside plmkit, not a top-level folder
+    templates = REPO / "plmkit" / "scaffold" / "plugin"  # plmkit plugin new's templates are package data too
+    assert {p.relative_to(REPO).as_posix() for p in templates.rglob("*.tmpl")} <= names
     assert "plmkit_alibi/recipes/gpt-alibi.yaml" in zipfile.ZipFile(alibi_wheel).namelist()
 
 
