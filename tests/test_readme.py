@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from plmkit.cli.main import VERBS
+from plmkit.recipe import shipped
 
 from conftest import REPO
 
@@ -33,7 +34,9 @@ def test_every_command_in_the_readme_is_a_real_verb():
 
 def test_every_recipe_the_readme_names_exists():
     for name in set(re.findall(r"recipes/[\w.-]+\.yaml", README)):
-        assert (REPO / name).is_file() or (REPO / "plugins" / "plmkit-alibi" / name).is_file(), name
+        assert (REPO / name).is_file() or (REPO / "plugins" / "plmkit-alibi" / "plmkit_alibi" / name).is_file(), name
+    for reference in set(re.findall(r"\b[\w-]+:[\w.-]+\.yaml\b", README)):  # plmkit:gpt.yaml, alibi:gpt-alibi.yaml
+        assert shipped.locate(reference).path.is_file(), reference
 
 
 def test_the_python_example_runs(tmp_path, monkeypatch):

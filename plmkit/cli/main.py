@@ -19,6 +19,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "show": ("show", "print the fully resolved recipe, its parameter count and memory estimate"),
     "components": ("components", "list registered components by kind, with their parameters"),
     "plugins": ("plugins", "list installed plugin packages and whether they loaded"),
+    "plugin": ("plugin", "create a plugin package: plmkit plugin new NAME"),
+    "recipes": ("recipes", "list the recipes plmkit and its plugins ship (run them as plmkit:gpt.yaml)"),
     "run": ("run", "train a model from a recipe (or --resume a run folder)"),
     "eval": ("evaluate", "evaluate a trained run on its held-out data"),
     "generate": ("generate", "generate text from a trained causal model"),

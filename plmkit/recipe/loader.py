@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import Problem, RecipeError
+from . import shipped
 
 COMMAND_LINE = "command line"
 EXTENDS = "extends"
@@ -147,8 +148,8 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _load_file(path: Path, chain: tuple[Path, ...]) -> Loaded:
-    display = _display(path)
+def _load_file(path: Path, chain: tuple[Path, ...], display: str | None = None) -> Loaded:
+    display = display or _display(path)
     data, lines, problems = _read_yaml(path, display)
     if problems:
         raise RecipeError(problems=problems)
@@ -161,7 +162,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Loaded:
     merged = OmegaConf.create({})
     merged_lines: dict[str, str] = {}
     for parent in parents:
-        base = _load_parent(path, parent, chain, lines[EXTENDS])
+        base = _load_parent(path, parent, chain, lines[EXTENDS], display)
         merged = _merge(merged, base.data)
         merged_lines.update(base.lines)
     merged = _merge(merged, data)
@@ -189,10 +190,14 @@ def _drop_replaced_components(base: Any, child: Any) -> None:
                 _drop_replaced_components(old, value)
 
 
-def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str) -> Loaded:
+def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str, child_display: str) -> Loaded:
     if not name.strip():
         raise RecipeError(problems=[Problem(EXTENDS, "extends names no file; give a recipe file's path", where)])
-    parent = (child.parent / name).resolve()
+    if shipped.is_reference(name):  # extends: plmkit:gpt.yaml, inside the installed package
+        parent, display = _shipped(name, EXTENDS, where)
+    else:
+        parent = (child.parent / name).resolve()
+        display = shipped.sibling(child_display, name) or _display(parent)  # plmkit:bert.yaml's neighbours
     if parent.is_dir():
         raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} is a folder; "
                                                      f"name a recipe file in it", where)])
@@ -201,7 +206,15 @@ def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str) ->
         raise RecipeError(problems=[Problem(EXTENDS, f"extends forms a cycle: {cycle}; remove one of the extends", where)])
     if not parent.is_file():
         raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} does not exist", where)])
-    return _load_file(parent, (*chain, child.resolve()))
+    return _load_file(parent, (*chain, child.resolve()), display)
+
+
+def _shipped(reference: str, key: str, where: str) -> tuple[Path, str]:
+    """The installed file ``PACKAGE:NAME.yaml`` names, shown as written (``plmkit:gpt.yaml:14``)."""
+    try:
+        return shipped.locate(reference).path.resolve(), reference.strip()
+    except shipped.NotShipped as exc:
+        raise RecipeError(problems=[Problem(key, str(exc), where)]) from None
 
 
 # -- overrides and interpolation ----------------------------------------------------------------
@@ -300,12 +313,18 @@ def _first_line(exc: BaseException) -> str:
 
 # -- entry points -------------------------------------------------------------------------------
 def load_file(path: str | Path, overrides: Iterable[str] = ()) -> Loaded:
-    """Read a recipe file with its ``extends``, apply ``overrides``, resolve ``${...}``."""
+    """Read a recipe file with its ``extends``, apply ``overrides``, resolve ``${...}``.
+
+    ``path`` is a file, or ``PACKAGE:NAME.yaml`` for a recipe an installed package ships.
+    """
+    display = None
+    if isinstance(path, str) and shipped.is_reference(path):  # plmkit run plmkit:gpt.yaml, from any folder
+        path, display = _shipped(path, "", path)
     path = Path(path)
     if not path.is_file():
         hint = " (it is a folder)" if path.is_dir() else ""
         raise RecipeError(problems=[Problem("", f"recipe file not found{hint}", str(path))])
-    loaded = _load_file(path, ())
+    loaded = _load_file(path, (), display)
     problems = _apply_overrides(loaded, list(overrides))
     problems += _resolve(loaded) if not problems else []
     if problems:

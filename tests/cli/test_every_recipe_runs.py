@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, RECIPES, run_cli
 
-SHIPPED = sorted(RECIPES.glob("*.yaml")) + sorted((REPO / "plugins").glob("*/recipes/*.yaml"))
+SHIPPED = sorted(RECIPES.glob("*.yaml")) + sorted((REPO / "plugins").glob("*/*/recipes/*.yaml"))
 # the model as the recipe has it; only the data and the batch are made small
 SMALL = ["train.steps=20", "train.batch_size=4", "data.documents=120", "eval.batches=1", "device.type=cpu"]
 

@@ -14,7 +14,7 @@ import plmkit
 from plmkit.testing import check_component
 
 HERE = Path(__file__).resolve().parent.parent
-RECIPE = HERE / "recipes" / "gpt-alibi.yaml"
+RECIPE = HERE / "plmkit_alibi" / "recipes" / "gpt-alibi.yaml"
 
 
 def plmkit_cli(*args):
