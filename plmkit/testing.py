@@ -18,7 +18,7 @@ from typing import Any
 
 from .plugins import get_registry
 
-__all__ = ["check_params", "check_component", "tiny_recipe"]
+__all__ = ["check_params", "check_component", "check_batching", "tiny_recipe"]
 
 VOCAB = 50
 HIDDEN = 16
@@ -180,3 +180,82 @@ def _check_each_direction_sees_one_side(model: Any, batch: dict, torch: Any) -> 
     assert torch.allclose(a[:, :k, :half], b[:, :k, :half], atol=1e-5), "the forward LM sees later words"
     assert torch.allclose(a[:, k + 1 : 8, half:], b[:, k + 1 : 8, half:], atol=1e-5), "the backward LM sees earlier words"
     assert not torch.allclose(a[:, k:8, :half], b[:, k:8, :half]), "the forward LM should see the changed word"
+
+
+# -- batching components ---------------------------------------------------------------------------
+def _heads_for(objectives: frozenset[str]) -> dict[str, Any]:
+    """One registered head per objective (plmkit's own first), as recipe data."""
+    heads = {}
+    for objective in sorted(objectives):
+        candidates = [c for c in get_registry().of_kind("head") if c.params.objective == objective]
+        candidates.sort(key=lambda c: (c.provider != "plmkit", c.name))
+        assert candidates, f"no registered head trains on {objective!r}, which the batching serves"
+        heads[objective] = candidates[0]
+    return heads
+
+
+def check_batching(name: str, **params: Any) -> None:
+    """A batching's promises, on a tiny generated corpus: a deterministic, resumable training stream,
+    fixed held-out batches with their word counts, texts encoded with their words' positions, and
+    batches the model of a recipe using it trains on."""
+    import torch
+
+    from .data.prepare import prepare
+    from .models.build import build_model
+    from .recipe.validate import recipe_from_dict
+
+    check_params("batching", name)
+    component = get_registry().get("batching", name)
+    heads = _heads_for(component.params.objectives)
+    first = next(iter(heads.values()))
+    data = tiny_recipe("head", first.name)
+    data["model"]["head"] = {c.name: {"type": c.name} for c in heads.values()}
+    data["batching"] = {"type": name, **params}
+    data["train"] = {"steps": 1, "batch_size": 2, "seq_len": 16, "warmup_steps": 0}
+    data["data"] = {"type": "generated", "documents": 16}
+    data["tokenizer"]["vocab_size"] = 300 if data["tokenizer"]["type"] == "byte_bpe" else 100
+    data["model"].pop("vocab_size")
+    recipe = recipe_from_dict(data, source=f"<batching {name} contract>")
+    prepared, again = prepare(recipe), prepare(recipe)
+    _check_stream(prepared, again, torch)
+    _check_heldout(prepared, again, torch)
+    _check_texts(prepared)
+    torch.manual_seed(0)
+    model = build_model(recipe, vocab_size=prepared.tokenizer.vocab_size, pad_id=prepared.tokenizer.pad_id)
+    out = model(**next(prepared.train_batches()))
+    assert out.loss is not None and bool(out.loss.isfinite()), f"the model's loss on a {name} batch is {out.loss}"
+    out.loss.backward()
+
+
+def _same(a: dict, b: dict, torch: Any) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _check_stream(prepared: Any, again: Any, torch: Any) -> None:
+    full = [batch for batch, _ in zip(prepared.train_batches(), range(8))]
+    assert all(_same(a, b, torch) for a, b in zip(full, again.train_batches())), "the training stream is not deterministic"
+    tail = [batch for batch, _ in zip(prepared.train_batches(start=5), range(3))]
+    assert all(_same(a, b, torch) for a, b in zip(full[5:], tail)), "train_batches(start=k) is not the stream's tail"
+    for batch in full:
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        assert ids.dim() == 2 and mask.shape == ids.shape and ids.dtype == torch.long, "input_ids/attention_mask (B, T)"
+        assert ids.shape[0] == prepared.micro_batch, f"{ids.shape[0]} rows, train.batch_size is {prepared.micro_batch}"
+        assert bool(((mask == 0) | (mask == 1)).all()) and bool((mask[:, 1:] <= mask[:, :-1]).all()), "right padding"
+
+
+def _check_heldout(prepared: Any, again: Any, torch: Any) -> None:
+    batches, words = prepared.eval_batches(), prepared.eval_word_counts()
+    assert batches and len(words) == len(batches), "one word count per held-out batch"
+    assert all(isinstance(w, int) and w >= 0 for w in words), f"word counts must be counts, got {words}"
+    assert all(_same(a, b, torch) for a, b in zip(batches, again.eval_batches())), "held-out batches must be fixed"
+
+
+def _check_texts(prepared: Any) -> None:
+    texts = ["the dogs are hungry .", "a farmer feeds the old horses in the barn ."]
+    encoded = prepared.batching.encode_texts(texts, prepared.tokenizer)
+    width = encoded.batch["input_ids"].shape[1]
+    assert encoded.batch["input_ids"].shape[0] == 2, "encode_texts: one row per text"
+    for text, (start, end), ends, tokens in zip(texts, encoded.spans, encoded.word_ends, encoded.tokens):
+        assert 0 <= start <= end <= width and len(tokens) == end - start, "encode_texts: spans and tokens agree"
+        assert len(ends) == len(text.split()), "encode_texts: one position per whitespace word"
+        assert all(start <= p < end for p in ends) and ends == sorted(ends), "word ends lie in the text's span, in order"

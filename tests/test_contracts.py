@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plmkit.plugins import get_registry
-from plmkit.testing import check_component, check_params
+from plmkit.testing import check_batching, check_component, check_params
 
 # extra parameters or a direction some components need to stand in a tiny model
 SETUPS = {
@@ -40,3 +40,8 @@ def test_sum_of_parts_keeps_the_contract(parts):
 def test_every_component_documents_its_parameters():
     for component in get_registry().all():
         check_params(component.kind, component.name)
+
+
+@pytest.mark.parametrize("name", get_registry().names("batching"))
+def test_batching_keeps_the_contract(name):
+    check_batching(name)

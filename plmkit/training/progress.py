@@ -96,14 +96,22 @@ class Silent(Progress):
         super().__init__(stream=open(os.devnull, "w"), interactive=False)
 
 
+_SUMMARY_KEYS = ("loss", "perplexity", "bits_per_word", "unigram_", "floor_")
+
+
+def _head_numbers(metrics: dict[str, Any]) -> list[str]:
+    """Every head's own numbers (``mlm_accuracy``, a plugin head's ...), by name; token NLLs are
+    left to bits per word."""
+    return [f"{key} {value:.3f}" for key, value in metrics.items()
+            if not key.startswith(_SUMMARY_KEYS) and "_nll" not in key and isinstance(value, (int, float))]
+
+
 def describe_metrics(metrics: dict[str, Any]) -> str:
-    """One line of held-out metrics: loss, perplexity, accuracies, bits per word."""
+    """One line of held-out metrics: loss, perplexity, each head's numbers, bits per word."""
     parts = [_losses(metrics)]
     if metrics.get("perplexity") is not None and math.isfinite(metrics["perplexity"]):
         parts.append(f"perplexity {metrics['perplexity']:.2f}")
-    for key, label in (("mlm_accuracy", "MLM accuracy"), ("nsp_accuracy", "NSP accuracy")):
-        if metrics.get(key) is not None:
-            parts.append(f"{label} {metrics[key]:.3f}")
+    parts += _head_numbers(metrics)
     if metrics.get("bits_per_word") is not None:
         parts.append(f"bits/word {metrics['bits_per_word']:.3f}")
     if metrics.get("bits_per_word_backward") is not None:
@@ -117,12 +125,13 @@ def summary_text(summary: dict[str, Any]) -> str:
     lines = [f"finished {summary['name']}: {summary['step']} steps in {format_duration(summary['wall_time_s'])} "
              f"on {summary['device']}"]
     if metrics:
-        loss_key = "loss_" + summary["lm_head"] if summary.get("lm_head") and f"loss_{summary['lm_head']}" in metrics else "loss"
+        lm_key = f"loss_{summary.get('lm_head')}"
         unigram = summary.get("unigram_baseline") or {}
-        line = f"  held-out LM loss {metrics[loss_key]:.4f} nats/token"
-        if unigram.get("nats_per_token") is not None:
-            line += f" (unigram baseline {unigram['nats_per_token']:.4f})"
-        lines.append(line)
+        if lm_key in metrics:
+            line = f"  held-out LM loss {metrics[lm_key]:.4f} nats/token"
+            if unigram.get("nats_per_token") is not None:
+                line += f" (unigram baseline {unigram['nats_per_token']:.4f})"
+            lines.append(line)
         lines.append(f"  held-out: {describe_metrics(metrics)}")
         if metrics.get("bits_per_word") is not None:
             line = f"  bits/word {metrics['bits_per_word']:.3f}"

@@ -87,7 +87,7 @@ def test_eval_reports_the_held_out_metrics_of_training(runs):
     assert metrics["bits_per_word"] == pytest.approx(trained["bits_per_word"], rel=1e-5)
     assert metrics["floor_bits_per_word"] > 0 and metrics["unigram_nats_per_token"] > 0
     text = cli("eval", str(runs["bert"][0]))
-    assert text.returncode == 0 and "MLM accuracy" in text.stdout and "NSP accuracy" in text.stdout
+    assert text.returncode == 0 and "mlm_accuracy " in text.stdout and "nsp_accuracy " in text.stdout
 
 
 def test_bad_data_fails_in_one_line_and_leaves_the_run_folder_intact(runs, tmp_path):

@@ -49,3 +49,16 @@ def test_the_summary_puts_baselines_beside_the_held_out_numbers():
 
 def test_durations():
     assert [format_duration(s) for s in (5, 65, 3700)] == ["5s", "1m05s", "1h01m"]
+
+
+def test_a_plugin_heads_numbers_are_shown_like_a_builtins():
+    from plmkit.training.progress import describe_metrics
+
+    line = describe_metrics({"loss": 9.5, "loss_electra": 9.5, "electra_discriminator_accuracy": 0.8125,
+                             "electra_generator_nll": 5.1, "mlm_accuracy": 0.45})
+    assert line == "loss 9.5000  electra_discriminator_accuracy 0.812  mlm_accuracy 0.450"
+    summary = {"name": "electra", "step": 5, "wall_time_s": 3.0, "device": "cpu, fp32", "direction": "bidirectional",
+               "lm_head": None, "run_dir": "runs/e", "eval": {"loss": 9.5, "electra_discriminator_accuracy": 0.8125},
+               "unigram_baseline": {"nats_per_token": 5.9, "bits_per_word": 9.1}, "floor_bits_per_word": 2.9}
+    text = summary_text(summary)
+    assert "LM loss" not in text and "held-out: loss 9.5000  electra_discriminator_accuracy 0.812" in text
