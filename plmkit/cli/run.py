@@ -55,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(recipe, args: argparse.Namespace) -> int:
+    from ..models.build import build_without_data
     from ..recipe.summary import summarize
     from ..training.rundir import default_run_dir
 
+    build_without_data(recipe)  # device, data source, batching, model: what validates must build
     out = args.resume or args.out or default_run_dir(recipe)
     print(f"{recipe.name}: {recipe.description}".rstrip(": "))
     print(summarize(recipe))

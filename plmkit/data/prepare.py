@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import DataError
 from .batching import Batching, eval_batches, train_stream
 
-__all__ = ["prepare", "Prepared", "is_held_out", "build_batching"]
+__all__ = ["prepare", "Prepared", "is_held_out", "build_batching", "build_context"]
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _CHUNK = 1024  # documents tokenized together
@@ -134,7 +134,7 @@ def _require_instances(batcher, split: _Split, recipe, which: str) -> None:
                         f"{recipe.train.seq_len}-token sequence: add data, or lower train.seq_len")
 
 
-def _context(recipe):
+def build_context(recipe):
     from ..models.context import BuildContext
 
     m = recipe.model
@@ -144,12 +144,12 @@ def _context(recipe):
 
 def build_batching(recipe) -> Batching:
     """The recipe's batching strategy (its ``batching`` component, built)."""
-    return recipe.batching.component.build(recipe.batching.params, _context(recipe))
+    return recipe.batching.component.build(recipe.batching.params, build_context(recipe))
 
 
 def prepare(recipe, tokenizer=None) -> Prepared:
     """Data source, held-out split, tokenizer and batches for a validated recipe."""
-    ctx = _context(recipe)
+    ctx = build_context(recipe)
     batching = build_batching(recipe)
     source = recipe.data.component.build(recipe.data.params, ctx)
     holdout = recipe.eval.holdout

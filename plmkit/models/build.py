@@ -63,3 +63,20 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
     model = LanguageModel(embedding, stacks, heads, m.direction, lm_head, final_norms, kind, transform)
     model.recipe = recipe
     return model
+
+
+def build_without_data(recipe: Any) -> dict[str, Any]:
+    """Every component of a recipe that can be built before any data is read, built: the device
+    placement, the data source, the batching, and the model on the meta device (nothing allocated).
+    What ``plmkit run --dry-run`` builds, so that whatever validates and dry-runs also starts to train."""
+    import torch
+
+    from ..data.prepare import build_batching, build_context
+
+    ctx = build_context(recipe)
+    parts = {"device": recipe.device.component.build(recipe.device.params, None),
+             "data": recipe.data.component.build(recipe.data.params, ctx),
+             "batching": build_batching(recipe) if recipe.batching is not None else None}
+    with torch.device("meta"):
+        parts["model"] = build_model(recipe)
+    return parts
