@@ -57,8 +57,9 @@ def objective_problems(recipe: Any) -> list[tuple[str, str]]:
     """(dotted key, message) for every rule above that the validated recipe breaks."""
     heads = {name: spec for name, spec in recipe.model.head.items() if spec is not None}
     problems = []
-    for fact, what in (("language_model", "language models"), ("transforms_inputs", "rewriting the inputs")):
-        named = [name for name, spec in heads.items() if getattr(type(spec.params), fact)]
+    language_models = [name for name, spec in heads.items() if spec.params.language_model]
+    rewriting = [name for name, spec in heads.items() if spec.params.transforms_inputs]
+    for named, what in ((language_models, "language models"), (rewriting, "rewriting the inputs")):
         if len(named) > 1:
             problems.append(("model.head", f"heads {', '.join(named)} are all {what}; keep one"))
     direction = recipe.model.direction

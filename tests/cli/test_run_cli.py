@@ -47,7 +47,8 @@ def test_run_trains_each_default_recipe_into_a_run_folder(runs, name):
     assert result.stdout.strip() == str(out)
     assert "Traceback" not in result.stderr and f"finished {name}: 6 steps" in result.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["step"] == 6 and summary["eval"]["loss"] > 0
+    evaluations = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "eval_loss" in r]
+    assert summary["step"] == 6 and summary["eval"]["loss"] == evaluations[-1]["eval_loss"]
     for part in ("model/model.safetensors", "tokenizer/tokenizer.json", "metrics.jsonl", "versions.json"):
         assert (out / part).is_file(), part
 
@@ -77,6 +78,10 @@ def test_embed_prints_one_vector_per_token(runs, name, width):
     assert lines.returncode == 0 and len(lines.stdout.splitlines()) == len(data["tokens"])
 
 
+def trained_summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
 def test_eval_reports_the_held_out_metrics_of_training(runs):
     out = runs["gpt"][0]
     result = cli("eval", str(out), "--json")
@@ -85,7 +90,8 @@ def test_eval_reports_the_held_out_metrics_of_training(runs):
     trained = json.loads((out / "summary.json").read_text())["eval"]
     assert metrics["loss"] == pytest.approx(trained["loss"], rel=1e-5)
     assert metrics["bits_per_word"] == pytest.approx(trained["bits_per_word"], rel=1e-5)
-    assert metrics["floor_bits_per_word"] > 0 and metrics["unigram_nats_per_token"] > 0
+    assert metrics["floor_bits_per_word"] == trained_summary(out)["floor_bits_per_word"] < metrics["bits_per_word"]
+    assert metrics["unigram_nats_per_token"] == trained_summary(out)["unigram_baseline"]["nats_per_token"]
     text = cli("eval", str(runs["bert"][0]))
     assert text.returncode == 0 and "mlm_accuracy " in text.stdout and "nsp_accuracy " in text.stdout
 

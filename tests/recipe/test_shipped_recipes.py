@@ -241,7 +241,7 @@ def test_a_wheel_install_runs_shipped_recipes_from_any_folder(wheel_site, tmp_pa
     assert paths["alibi:gpt-alibi.yaml"] == site / "plmkit_alibi" / "recipes" / "gpt-alibi.yaml"
     assert sorted(r for r in paths if r.startswith("plmkit:")) == [f"plmkit:{n}" for n in PLMKIT_RECIPES]
 
-    mine = write(tmp_path, "mine.yaml", "extends: plmkit:bert.yaml\nname: mine\nmodel: {layers: 2}\n")
+    write(tmp_path, "mine.yaml", "extends: plmkit:bert.yaml\nname: mine\nmodel: {layers: 2}\n")
     result = in_site(site, tmp_path, "-m", "plmkit", "validate", "mine.yaml")
     assert result.stdout == "mine.yaml: ok (mine: bidirectional, 2 layers, hidden 128)\n", result.stderr
     result = in_site(site, tmp_path, "-m", "plmkit", "validate", "plmkit:bert-no-nsp.yaml", "model.hidden=130")
