@@ -210,15 +210,22 @@ def blame(exc: BaseException, recipe: Any = None) -> PluginError | None:
     """
     if _PLUGINS is None or isinstance(exc, PlmkitError):
         return None
+    try:
+        return _blame(_PLUGINS, exc, recipe)
+    except Exception:  # never hide the exception being reported behind one of our own
+        return None
+
+
+def _blame(plugins: Plugins, exc: BaseException, recipe: Any) -> PluginError | None:
     frames = _frames(exc)
-    hits = [(frame, lineno, _PLUGINS.owner(frame.f_code.co_filename)) for frame, lineno in frames]
+    hits = [(frame, lineno, plugins.owner(frame.f_code.co_filename)) for frame, lineno in frames]
     hits = [(frame, lineno, info) for frame, lineno, info in hits if info is not None]
     if not hits:
         return None
     deepest, lineno, info = hits[-1]
     entry = next(frame for frame, _, owner in hits if owner is info)  # where plmkit called into it
     recipe = recipe if recipe is not None else _recipe_in(frames)
-    used = _components_used(info, recipe, {frame.f_code for frame, _, _ in hits})
+    used = _components_used(plugins, info, recipe, {frame.f_code for frame, _, _ in hits})
     keys = ", ".join(key for _, keys_of in used for key in keys_of)
     named = ", ".join(f"{c.kind} {c.name!r}" for c, _ in used)
     what = f"plugin {info.package}" + (f" ({named})" if named else "")
@@ -261,7 +268,8 @@ def _recipe_in(frames: list[tuple[Any, int]]) -> Any:
     return None
 
 
-def _components_used(info: PluginInfo, recipe: Any, codes: set[Any]) -> list[tuple[Component, list[str]]]:
+def _components_used(plugins: Plugins, info: PluginInfo, recipe: Any,
+                     codes: set[Any]) -> list[tuple[Component, list[str]]]:
     """The plugin's components the recipe uses, with their keys (the one whose code raised, if known)."""
     used: dict[tuple[str, str], tuple[Component, list[str]]] = {}
     if recipe is not None:
@@ -271,7 +279,7 @@ def _components_used(info: PluginInfo, recipe: Any, codes: set[Any]) -> list[tup
             if spec.component is not None and spec.component.provider == info.package:
                 used.setdefault((spec.component.kind, spec.component.name), (spec.component, []))[1].append(key)
     else:
-        used = {(c.kind, c.name): (c, []) for c in _PLUGINS.registry.of_provider(info.package)} if _PLUGINS else {}
+        used = {(c.kind, c.name): (c, []) for c in plugins.registry.of_provider(info.package)}
     raised = [entry for entry in used.values() if _own_codes(entry[0]) & codes]
     if raised:
         return raised

@@ -112,3 +112,50 @@ def test_a_run_whose_plugin_is_excluded_says_so_and_how_to_include_it(site, gpt_
     assert last_line(result) == (
         "model.attention: this run's attention 'twin' comes from the plugin package plmkit-twin-a==0.0.1, which is "
         "installed (plmkit-twin-a 0.0.1) but excluded by PLMKIT_PLUGINS; include it: PLMKIT_PLUGINS=alibi,twin_a")
+
+
+# -- in-process: what blame finds in a traceback ------------------------------------------------
+def test_blame_names_only_the_component_whose_code_raised(fresh_plugins):
+    import plmkit
+    from plmkit.errors import PluginError
+    from plmkit.plugins import PluginInfo, blame, get_plugins
+
+    class BlockParams(plmkit.Params):
+        """A block."""
+
+    class ProbeParams(plmkit.HeadParams):
+        """A probe whose check has a bug."""
+
+        def check(self, recipe, key):
+            return [(key, str(1 / 0))]
+
+    class TwoComponents:
+        @plmkit.hookimpl
+        def register_components(self, register):
+            register("attention", "two_block", BlockParams, lambda params, ctx: None)
+            register("head", "two_probe", ProbeParams, lambda params, ctx: None)
+
+    fresh_plugins.setenv("PLMKIT_PLUGINS", "")
+    get_plugins()._add(TwoComponents(), PluginInfo("two", "plmkit-two", "1.0"))
+    where = f"{ProbeParams.check.__code__.co_filename}:{ProbeParams.check.__code__.co_firstlineno + 1}"
+    with pytest.raises(PluginError) as info:
+        plmkit.load_recipe(GPT, ["model.attention.type=two_block", "model.head.probe.type=two_probe"])
+    assert info.value.lines() == [f"{where}: model.head.probe: plugin plmkit-two (head 'two_probe') raised "
+                                  "ZeroDivisionError in ProbeParams.check(): division by zero"]
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    try:  # no recipe anywhere: the component is still found from the code that raised
+        ProbeParams().check(None, "key")
+    except ZeroDivisionError as exc:
+        (line,) = blame(exc).lines()  # (the entry into "plugin code" is this test function here)
+        assert line.startswith(f"{where}: plugin plmkit-two (head 'two_probe') raised ZeroDivisionError in ")
+
+
+def test_blame_leaves_plmkits_own_exceptions_alone(fresh_plugins):
+    import plmkit
+    from plmkit.plugins import blame, get_plugins
+
+    get_plugins()
+    try:
+        plmkit.TokenizerParams().expected_vocab_size()  # raises inside plmkit/params.py
+    except NotImplementedError as exc:
+        assert blame(exc) is None
