@@ -273,7 +273,7 @@ def _components_used(plugins: Plugins, info: PluginInfo, recipe: Any,
     """The plugin's components the recipe uses, with their keys (the one whose code raised, if known)."""
     used: dict[tuple[str, str], tuple[Component, list[str]]] = {}
     if recipe is not None:
-        from .recipe.validate import iter_specs
+        from .recipe.walk import iter_specs
 
         for key, spec in iter_specs(recipe):
             if spec.component is not None and spec.component.provider == info.package:
