@@ -1,11 +1,13 @@
 """Errors, split by who must act on them, and how they are printed.
 
 Every error a user can cause prints as one line per problem (``file:line: key: message``) and
-exits with a code that says whose move it is:
+exits with a code that says whose move it is (``plmkit --debug`` or ``PLMKIT_DEBUG=1`` adds the
+traceback):
 
 * ``RecipeError`` (exit 2): the recipe or the command line is wrong; the recipe author fixes it.
-* ``PluginError`` (exit 1): an installed plugin is broken or collides with another; the plugin
-  author (or whoever installed it) fixes it.
+* ``PluginError`` (exit 1): an installed plugin is broken, collides with another, or its code
+  raised while plmkit ran it (one line naming the plugin, its component and the recipe key;
+  ``plmkit.plugins.blame``); the plugin author (or whoever installed it) fixes it.
 * ``DataError`` (exit 2): the data named by the recipe is missing, empty or unreadable.
 * ``EnvironmentProblem`` (exit 1): the machine lacks something (an optional package, a device).
 * ``RunError`` (exit 1): a run folder or checkpoint cannot be used as asked.
@@ -13,6 +15,7 @@ exits with a code that says whose move it is:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -23,7 +26,17 @@ __all__ = [
     "DataError",
     "EnvironmentProblem",
     "RunError",
+    "DEBUG_ENV",
+    "debug_requested",
 ]
+
+#: set to 1 (as ``plmkit --debug`` does) to print the traceback behind every reported error
+DEBUG_ENV = "PLMKIT_DEBUG"
+
+
+def debug_requested() -> bool:
+    """Whether tracebacks were asked for (``plmkit --debug`` or ``PLMKIT_DEBUG=1``)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class RecipeError(PlmkitError):
 
 
 class PluginError(PlmkitError):
-    """An installed plugin failed to load, or two plugins claim the same component."""
+    """An installed plugin failed to load, claims a taken name, or its code raised while plmkit ran it."""
 
     exit_code = 1
 

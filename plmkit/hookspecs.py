@@ -7,7 +7,9 @@ pyproject.toml::
     talking_heads = "plmkit_talking_heads"
 
 Implementations may accept any subset of a hook's arguments (pluggy's rule), so hooks can grow
-new arguments without breaking existing plugins.
+new arguments without breaking existing plugins. A misspelled hook name fails the plugin at load.
+An exception raised in a hook stops the command and is reported as one line naming the plugin
+(``plmkit --debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ hookimpl = pluggy.HookimplMarker("plmkit")
 # -- start-up: what exists ------------------------------------------------------------------
 @hookspec
 def register_components(register):
-    """Add components: call ``register(kind, name, params, build, description="")`` for each."""
+    """Add components: call ``register(kind, name, params, build, description="")`` for each.
+
+    Each plugin is called on its own with its own ``register``, which records it as the provider.
+    A refused registration (unknown kind, a name already taken, a Params class that does not
+    subclass its kind's base, a build that is not callable) or an exception fails the whole
+    plugin: none of its components are added.
+    """
 
 
 # -- training: observe a run (return values are ignored) -------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import PluginError
-from .params import Params
+from .params import KIND_BASES, Params
 
 __all__ = ["KINDS", "Params", "Component", "Registry", "Spec", "spec_of", "did_you_mean"]
 
@@ -79,24 +79,43 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 
 
 class Registry:
-    """All registered components, by kind and name."""
+    """All registered components, by kind and name.
+
+    ``refusal`` says why a component cannot be added (an unknown kind, a name already taken, a
+    parameter model that does not subclass its kind's base, a build that is not callable), so a
+    plugin's components can all be checked before any of them is added.
+    """
 
     def __init__(self) -> None:
         self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
 
-    def add(self, component: Component) -> None:
-        if component.kind not in self._components:
-            raise PluginError(
-                f"plugin {component.provider} registers {component.name!r} under unknown kind "
-                f"{component.kind!r}; kinds are: {', '.join(KINDS)}"
-            )
-        existing = self._components[component.kind].get(component.name)
+    def refusal(self, component: Component) -> str | None:
+        """Why ``component`` cannot be added, in one line; None if it can."""
+        kind, name = component.kind, component.name
+        if kind not in self._components:
+            return (f"registers {name!r} under unknown kind {kind!r}{did_you_mean(str(kind), list(KINDS))}; "
+                    f"kinds are: {', '.join(KINDS)}")
+        if not isinstance(name, str) or not name:
+            return f"{kind} {name!r}: a component's name must be a non-empty string"
+        base = KIND_BASES.get(kind, Params)
+        if not (isinstance(component.params, type) and issubclass(component.params, base)):
+            return f"{kind} {name!r}: its Params must subclass plmkit.{base.__name__} (got {_described(component.params)})"
+        if not callable(component.build):
+            return f"{kind} {name!r}: its build must be callable as build(params, ctx) (got {_described(component.build)})"
+        existing = self._components[kind].get(name)
         if existing is not None:
-            raise PluginError(
-                f"{component.kind} {component.name!r} is registered by both {existing.provider} "
-                f"and {component.provider}; uninstall one of them, or choose the plugins to load "
-                f"with PLMKIT_PLUGINS"
-            )
+            if existing.provider == component.provider:
+                return f"{kind} {name!r} is registered twice by {component.provider}"
+            return (f"{kind} {name!r} is already registered by {existing.provider}, so {component.provider} "
+                    f"cannot register it; rename it in {component.provider}, or leave one of the two out "
+                    f"with PLMKIT_PLUGINS")
+        return None
+
+    def add(self, component: Component) -> None:
+        """Add one component; ``PluginError`` (with the refusal) if it cannot be added."""
+        problem = self.refusal(component)
+        if problem is not None:
+            raise PluginError(problem)
         self._components[component.kind][component.name] = component
 
     def get(self, kind: str, name: str) -> Component | None:
@@ -111,11 +130,17 @@ class Registry:
     def all(self) -> list[Component]:
         return [c for kind in KINDS for c in self.of_kind(kind)]
 
-    def remove_provider(self, provider: str) -> None:
-        """Forget everything one plugin registered (used when its hook fails half-way)."""
-        for kind in self._components:
-            for name in [n for n, c in self._components[kind].items() if c.provider == provider]:
-                del self._components[kind][name]
+    def of_provider(self, provider: str) -> list[Component]:
+        return [c for c in self.all() if c.provider == provider]
+
+
+def _described(value: Any) -> str:
+    """``class X, a subclass of plmkit.Params`` / ``str 'x'``: what a plugin passed, for messages."""
+    if isinstance(value, type):
+        bases = [b for b in value.__mro__[1:] if b.__module__.startswith("plmkit.")]
+        base = f", a subclass of plmkit.{bases[0].__name__}" if bases else ""
+        return f"class {value.__name__}{base}"
+    return f"{type(value).__name__} {value!r}"[:120]
 
 
 class Spec(BaseModel):

@@ -142,15 +142,14 @@ def _check_plugins(versions_file: Path) -> None:
     """Every component the run was built from must be registered now; else name its package."""
     if not versions_file.is_file():
         return
-    from .plugins import get_registry
+    from .plugins import get_plugins
 
-    registry = get_registry()
+    plugins = get_plugins()
     for c in json.loads(versions_file.read_text(encoding="utf-8")).get("components", []):
-        if registry.get(c["kind"], c["type"]) is None:
+        if plugins.registry.get(c["kind"], c["type"]) is None:
             package = f"{c['package']}=={c['version']}" if c.get("version") not in (None, "", "unknown") else c["package"]
             raise EnvironmentProblem(f"{c['key']}: this run's {c['kind']} {c['type']!r} comes from the plugin "
-                                     f"package {package}, which is not installed or did not load; "
-                                     f"install it: pip install '{package}'")
+                                     f"package {package}, {plugins.absence(c['package'], package)}")
 
 
 def load_run(path: Any, device: str = "cpu") -> Run:

@@ -63,7 +63,7 @@ def test_a_missing_plugin_is_named_with_its_version(text_run, tmp_path):
         load_run(copy)
     assert info.value.lines() == [
         "model.attention: this run's attention 'talking_heads' comes from the plugin package "
-        "plmkit-talking-heads==0.3.1, which is not installed or did not load; "
+        "plmkit-talking-heads==0.3.1, which is not installed; "
         "install it: pip install 'plmkit-talking-heads==0.3.1'"]
 
 

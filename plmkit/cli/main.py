@@ -2,16 +2,21 @@
 
 Verb modules are imported lazily, so ``plmkit --help`` and ``plmkit validate`` never import
 torch. A ``PlmkitError`` prints as its lines (file:line: key: message) and exits with its code:
-2 for a wrong recipe or command line, 1 for failures at run time.
+2 for a wrong recipe or command line, 1 for failures at run time. An exception raised by a
+plugin's code prints as one line naming the plugin (``plmkit.plugins.blame``), exit 1; any other
+exception is a bug in plmkit and keeps its traceback. ``--debug`` (or ``PLMKIT_DEBUG=1``) prints
+the traceback behind every error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
-from ..errors import PlmkitError
+from ..errors import DEBUG_ENV, PlmkitError, PluginError, debug_requested
 
 # verb -> (module under plmkit.cli, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
@@ -40,6 +45,7 @@ def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
 
     parser = _Parser(prog="plmkit", description="Build, train and compare BERT, GPT and ELMo variants from YAML recipes.")
     parser.add_argument("--version", action="version", version=f"plmkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help=f"print the traceback behind an error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
     for verb, (module_name, help_text) in VERBS.items():
         if verbs is not None and verb not in verbs:
@@ -48,6 +54,7 @@ def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(f"plmkit.cli.{module_name}")
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         module.add_arguments(verb_parser)
+        verb_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         verb_parser.set_defaults(handler=module.run)
     return parser
 
@@ -61,20 +68,38 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"  # also seen by the verb (plmkit plugins) and by torchrun's workers
     try:
         return int(args.handler(args) or 0)
     except PlmkitError as error:
-        for line in error.lines():
-            print(line, file=sys.stderr)
-        return error.exit_code
+        return _report(error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader stopped early (plmkit components | head): not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        from ..plugins import blame
+
+        error = blame(exc)
+        if error is None:
+            raise  # a bug in plmkit itself: its traceback is the report
+        error.__cause__ = exc
+        return _report(error)
+
+
+def _report(error: PlmkitError) -> int:
+    """Print an error as its lines (after its traceback with --debug); return its exit code."""
+    if debug_requested():
+        traceback.print_exception(error)
+    lines = error.lines()
+    if isinstance(error, PluginError) and error.__cause__ is not None and not debug_requested():
+        lines[-1] += " (plmkit --debug shows the traceback)"
+    for line in lines:
+        print(line, file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

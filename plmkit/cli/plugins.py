@@ -1,4 +1,7 @@
-"""``plmkit plugins``: installed plugin packages: name, version, status (loaded / failed: why)."""
+"""``plmkit plugins``: installed plugin packages: name, version, status (loaded / failed: why), hooks.
+
+With ``--debug`` (or ``PLMKIT_DEBUG=1``) the traceback of each plugin that failed to load follows.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import debug_requested
     from ..plugins import get_plugins
 
     plugins = get_plugins()
@@ -19,11 +23,29 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import asdict
 
         print(json.dumps([asdict(info) for info in plugins.infos], indent=2))
-        return 0
-    for info in plugins.infos:
-        status = info.status if info.status == "loaded" else f"{info.status}: {info.reason}"
-        count = f"{len(info.components)} components" if info.status == "loaded" else ""
-        print(f"{info.name}  {info.package} {info.version}  {status}  {count}".rstrip())
+    else:
+        for info in plugins.infos:
+            print(_line(info))
     for name in plugins.unmatched_allowed():
         print(f"note: PLMKIT_PLUGINS names {name!r}, which no installed plugin has", file=sys.stderr)
+    if debug_requested():
+        _print_tracebacks(plugins)
     return 0
+
+
+def _line(info) -> str:
+    """``name  package version  status  what it registers  hooks: ...``"""
+    if info.status != "loaded":
+        return f"{info.name}  {info.package} {info.version}  {info.status}: {info.reason}"
+    count = len(info.components)
+    registers = info.note or f"{count} component{'' if count == 1 else 's'}"
+    hooks = ", ".join(info.hooks) or "none"
+    return f"{info.name}  {info.package} {info.version}  loaded  {registers}  hooks: {hooks}"
+
+
+def _print_tracebacks(plugins) -> None:
+    import traceback
+
+    for name, exc in plugins.errors.items():
+        print(f"-- plugin {name} failed to load:", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)

@@ -21,7 +21,15 @@ def build_model(recipe: Any, *, vocab_size: int | None = None, pad_id: int = 0) 
 
     ``vocab_size`` is the trained tokenizer's size; without it the recipe's ``model.vocab_size``
     (or the tokenizer's target ``vocab_size``) is used, which is what ``plmkit show`` counts.
+    A plugin's build() that raises becomes its one-line ``PluginError``.
     """
+    from ..plugins import attributed
+
+    with attributed(recipe):
+        return _assemble(recipe, vocab_size, pad_id)
+
+
+def _assemble(recipe: Any, vocab_size: int | None, pad_id: int) -> Any:
     from torch import nn
 
     from .assemble import LanguageModel

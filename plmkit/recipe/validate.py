@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from pydantic import ValidationError
 
 from ..errors import Problem, RecipeError
-from ..plugins import get_plugins, get_registry
+from ..plugins import attributed, get_plugins, get_registry
 from ..registry import Spec, did_you_mean, spec_of
 from .loader import Loaded, load_data, load_file
 from .messages import describe_error
@@ -168,14 +168,16 @@ def _missing_type(kind: str) -> str:
 def _unknown(kind: str, name: str) -> str:
     names = get_registry().names(kind)
     listing = ", ".join(names) or "none registered"
-    return f"unknown {kind} {name!r}{did_you_mean(name, names)}; registered: {listing}{get_plugins().unknown_hint()}"
+    return f"unknown {kind} {name!r}{did_you_mean(name, names)}; registered: {listing}{get_plugins().unknown_hint(kind, name)}"
 
 
 # -- pass 3: rules across components ---------------------------------------------------------
 def _cross_checks(recipe: Recipe, loaded: Loaded) -> list[Problem]:
     problems = []
     for key, spec in iter_specs(recipe):
-        for problem_key, message in spec.params.check(recipe, key):
+        with attributed(recipe):  # a plugin's check() that raises: one line naming it, not a traceback
+            found = spec.params.check(recipe, key)
+        for problem_key, message in found:
             problems.append(Problem(problem_key, message, loaded.where(problem_key)))
     for problem_key, message in objective_problems(recipe):
         problems.append(Problem(problem_key, message, loaded.where(problem_key)))

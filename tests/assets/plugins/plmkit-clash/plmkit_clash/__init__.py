@@ -1,4 +1,5 @@
-"""Test asset: registers attention 'transformer', which plmkit's built-ins already provide."""
+"""Test asset: registers attention 'clash_block', then attention 'transformer', which plmkit's
+built-ins already provide: the plugin fails and clash_block is withdrawn with it."""
 
 import plmkit
 
@@ -9,4 +10,5 @@ class ClashParams(plmkit.Params):
 
 @plmkit.hookimpl
 def register_components(register):
+    register("attention", "clash_block", ClashParams, lambda params, ctx: None)
     register("attention", "transformer", ClashParams, lambda params, ctx: None)
