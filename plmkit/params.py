@@ -31,6 +31,7 @@ __all__ = [
     "TokenizerParams",
     "KIND_BASES",
     "DIRECTIONS",
+    "class_fact_problem",
 ]
 
 #: the ways an encoder can read a sequence (``model.direction``)
@@ -107,7 +108,7 @@ class BatchingParams(Params):
     objectives: ClassVar[frozenset[str]] = frozenset()
 
     def required_tokens(self) -> frozenset[str]:
-        """Tokenizer roles its batches are made with (``pad``, ``cls``, ``sep``, ``mask``, ``bos``, ``eos``)."""
+        """Tokenizer roles its batches are made with (``pad``, ``cls``, ``sep``, ``mask``, ``bos``, ``eos``, ``unk``)."""
         return frozenset({"pad"})
 
 
@@ -137,3 +138,36 @@ KIND_BASES: dict[str, type[Params]] = {
     "batching": BatchingParams,
     "tokenizer": TokenizerParams,
 }
+
+
+#: the class facts of each base and the kind of value each must hold
+_FACTS: dict[type, dict[str, tuple[str, Any]]] = {
+    HeadParams: {
+        "objective": ("a string or None", lambda v: v is None or (isinstance(v, str) and bool(v))),
+        "language_model": ("True or False", lambda v: isinstance(v, bool)),
+        "representation": ("True or False", lambda v: isinstance(v, bool)),
+        "transforms_inputs": ("True or False", lambda v: isinstance(v, bool)),
+        "directions": (f"a non-empty tuple of {', '.join(DIRECTIONS)}",
+                       lambda v: isinstance(v, tuple) and bool(v) and all(d in DIRECTIONS for d in v)),
+    },
+    BatchingParams: {
+        "objectives": ("a non-empty frozenset of objective names, e.g. frozenset({'masked_lm'})",
+                       lambda v: isinstance(v, frozenset) and bool(v) and all(isinstance(o, str) for o in v)),
+    },
+    TokenizerParams: {
+        "special_tokens": ("a frozenset of roles or None",
+                           lambda v: v is None or (isinstance(v, frozenset) and all(isinstance(r, str) for r in v))),
+        "one_id_per_word": ("True or False", lambda v: isinstance(v, bool)),
+    },
+}
+
+
+def class_fact_problem(params: type[Params]) -> str | None:
+    """Why a Params class's class facts (``objective``, ``objectives``, ...) are not what plmkit reads, or None."""
+    for base, facts in _FACTS.items():
+        if issubclass(params, base):
+            for name, (expected, ok) in facts.items():
+                value = getattr(params, name)
+                if not ok(value):
+                    return f"its class fact {name} must be {expected}, got {value!r}"
+    return None

@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import PluginError
-from .params import KIND_BASES, Params
+from .params import KIND_BASES, Params, class_fact_problem
 
 __all__ = ["KINDS", "Params", "Component", "Registry", "Spec", "spec_of", "did_you_mean"]
 
@@ -100,6 +100,9 @@ class Registry:
         base = KIND_BASES.get(kind, Params)
         if not (isinstance(component.params, type) and issubclass(component.params, base)):
             return f"{kind} {name!r}: its Params must subclass plmkit.{base.__name__} (got {_described(component.params)})"
+        fact = class_fact_problem(component.params)
+        if fact is not None:
+            return f"{kind} {name!r}: {fact}"
         if not callable(component.build):
             return f"{kind} {name!r}: its build must be callable as build(params, ctx) (got {_described(component.build)})"
         existing = self._components[kind].get(name)

@@ -6,7 +6,8 @@ A ``batching`` component (registered like any other; see plmkit/components/batch
 
 1. ``encode(documents, tokenizer) -> [Encoded]``: a group of documents (each a list of sentence
    strings) tokenized into whatever compact record this batching keeps per document;
-2. ``batcher(records, tokenizer) -> Batcher``: the batches of one split (training or held-out);
+2. ``batcher(records, tokenizer) -> Batcher``: the batches of one split (training or held-out),
+   from that split's ``Encoded`` records in source order;
 3. ``encode_texts(texts, tokenizer) -> TextBatch``: standalone texts as model inputs, with the
    position of every word's last token (``plmkit embed``, feature extraction in ``plmkit compare``).
 
@@ -91,7 +92,7 @@ class Batching:
     def encode(self, documents: list[list[str]], tokenizer: Any) -> list[Encoded]:
         raise NotImplementedError
 
-    def batcher(self, records: list[Any], tokenizer: Any) -> Batcher:
+    def batcher(self, records: list[Encoded], tokenizer: Any) -> Batcher:
         raise NotImplementedError
 
     def encode_texts(self, texts: list[str], tokenizer: Any) -> TextBatch:

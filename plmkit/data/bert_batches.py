@@ -66,8 +66,9 @@ class _BertBatching(Batching):
 class SegmentBatching(_BertBatching):
     """``segments``: [CLS] sentences of one document [SEP]."""
 
-    def batcher(self, records: list[Any], tokenizer: Any) -> "SegmentBatcher":
-        return SegmentBatcher(records, tokenizer, self.seq_len, self.masking)
+    def batcher(self, records: list[Encoded], tokenizer: Any) -> "SegmentBatcher":
+        return SegmentBatcher([r.data for r in records], tokenizer, self.seq_len, self.masking,
+                              words=sum(r.words for r in records))
 
 
 class PairBatching(_BertBatching):
@@ -78,15 +79,17 @@ class PairBatching(_BertBatching):
         super().__init__(seq_len, masking, chars_per_token)
         self.short_seq_prob = short_seq_prob
 
-    def batcher(self, records: list[Any], tokenizer: Any) -> "PairBatcher":
-        return PairBatcher(records, tokenizer, self.seq_len, self.masking, self.short_seq_prob)
+    def batcher(self, records: list[Encoded], tokenizer: Any) -> "PairBatcher":
+        return PairBatcher([r.data for r in records], tokenizer, self.seq_len, self.masking, self.short_seq_prob,
+                           words=sum(r.words for r in records))
 
 
 class _BertBatcher(Batcher):
     """``docs`` are lists of sentences, each a list of token ids; instances end with their text-token count."""
 
-    def __init__(self, docs: list[list[list[int]]], tokenizer: Any, seq_len: int, masking: Masking | None) -> None:
-        self.docs, self.tok, self.seq_len, self.masking = docs, tokenizer, seq_len, masking
+    def __init__(self, docs: list[list[list[int]]], tokenizer: Any, seq_len: int, masking: Masking | None,
+                 words: int | None = None) -> None:
+        self.docs, self.tok, self.seq_len, self.masking, self.words = docs, tokenizer, seq_len, masking, words
 
     def epoch(self, rng: random.Random, shuffle: bool = True) -> list[tuple]:
         raise NotImplementedError
@@ -115,15 +118,18 @@ class _BertBatcher(Batcher):
             yield from doc
 
     def target_words(self) -> int:
-        """BERT's objectives predict tokens, not words: the count is of text tokens."""
-        return sum(len(sentence) for doc in self.docs for sentence in doc)
+        """The words the documents' sentences spell (every sentence token is a target)."""
+        if self.words is None:
+            raise ValueError("this batcher was made without the documents' word count")
+        return self.words
 
 
 class PairBatcher(_BertBatcher):
     """``[CLS] A [SEP] B [SEP]`` instances: (tokens, token types, is_random_next, n_text_tokens)."""
 
-    def __init__(self, docs, tokenizer, seq_len: int, masking: Masking | None, short_seq_prob: float = 0.1) -> None:
-        super().__init__(docs, tokenizer, seq_len, masking)
+    def __init__(self, docs, tokenizer, seq_len: int, masking: Masking | None, short_seq_prob: float = 0.1,
+                 words: int | None = None) -> None:
+        super().__init__(docs, tokenizer, seq_len, masking, words)
         self.short_seq_prob = short_seq_prob
 
     def epoch(self, rng: random.Random, shuffle: bool = True) -> list[tuple]:

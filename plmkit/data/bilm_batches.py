@@ -33,8 +33,8 @@ class BiLMBatching(Batching):
             out.append(Encoded(sentences, sum(len(w) for _, w in sentences), sum(len(i) for i, _ in sentences)))
         return out
 
-    def batcher(self, records: list[Any], tokenizer: Any) -> "BiLMBatcher":
-        sentences = [s for doc in records for s in doc]
+    def batcher(self, records: list[Encoded], tokenizer: Any) -> "BiLMBatcher":
+        sentences = [s for r in records for s in r.data]
         return BiLMBatcher(sentences, tokenizer, self.seq_len, self.chars_per_token or DEFAULT_CHARS)
 
     def encode_texts(self, texts: list[str], tokenizer: Any) -> TextBatch:

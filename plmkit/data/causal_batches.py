@@ -33,9 +33,9 @@ class CausalBatching(Batching):
             out.append(Encoded((ids, ends), len(text.split()), len(ids)))
         return out
 
-    def batcher(self, records: list[Any], tokenizer: Any) -> "CausalBatcher":
+    def batcher(self, records: list[Encoded], tokenizer: Any) -> "CausalBatcher":
         sep = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
-        return CausalBatcher([r[0] for r in records], [r[1] for r in records], sep, self.seq_len)
+        return CausalBatcher([r.data[0] for r in records], [r.data[1] for r in records], sep, self.seq_len)
 
     def encode_texts(self, texts: list[str], tokenizer: Any) -> TextBatch:
         start = [tokenizer.bos_id] if tokenizer.bos_id is not None else []  # training puts it before every document

@@ -55,7 +55,7 @@ def is_held_out(index: int, fraction: float) -> bool:
 class _Split:
     """Tokenized documents of one split: the batching's records, in source order."""
 
-    records: list = field(default_factory=list)
+    records: list = field(default_factory=list)  # Encoded, one per document
     indices: list = field(default_factory=list)  # document indices in the source
     words: int = 0
     tokens: int = 0
@@ -120,7 +120,7 @@ class Prepared:
 
 
 def _require_special_tokens(recipe, tokenizer) -> None:
-    needed = sorted(recipe.batching.params.required_tokens())
+    needed = sorted(set(recipe.batching.params.required_tokens()))
     missing = [role for role in needed if getattr(tokenizer, f"{role}_id", None) is None]
     if missing:
         raise DataError(f"tokenizer: the {recipe.tokenizer.type} tokenizer has no {', '.join(missing)} token, which "
@@ -182,7 +182,7 @@ def _tokenize(pending, tokenizer, batching: Batching, train: _Split, held: _Spli
         return
     for (index, _), encoded in zip(pending, batching.encode([doc for _, doc in pending], tokenizer)):
         split = held if is_held_out(index, holdout) else train
-        split.records.append(encoded.data)
+        split.records.append(encoded)
         split.indices.append(index)
         split.words += encoded.words
         split.tokens += encoded.tokens

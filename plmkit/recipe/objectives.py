@@ -84,7 +84,7 @@ def _token_problems(recipe: Any) -> list[tuple[str, str]]:
     has = recipe.tokenizer.params.special_tokens
     if has is None:  # not known before the tokenizer is loaded: checked when the data is prepared
         return []
-    missing = sorted(recipe.batching.params.required_tokens() - has)
+    missing = sorted(set(recipe.batching.params.required_tokens()) - has)
     if not missing:
         return []
     return [("tokenizer.type", f"the {recipe.tokenizer.type} tokenizer has no {', '.join(missing)} token(s), "

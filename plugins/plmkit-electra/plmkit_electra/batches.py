@@ -20,14 +20,15 @@ class PackedBatching(SegmentBatching):
         self.mask_prob = mask_prob
 
     def batcher(self, records, tokenizer):
-        return PackedBatcher(records, tokenizer, self.seq_len, self.mask_prob)
+        return PackedBatcher([r.data for r in records], sum(r.words for r in records), tokenizer, self.seq_len,
+                             self.mask_prob)
 
 
 class PackedBatcher(Batcher):
     """``[CLS] sentences [SEP] sentences of the next document [SEP] ...``, up to seq_len tokens each."""
 
-    def __init__(self, docs, tokenizer, seq_len, mask_prob):
-        self.docs, self.tok, self.seq_len, self.mask_prob = docs, tokenizer, seq_len, mask_prob
+    def __init__(self, docs, words, tokenizer, seq_len, mask_prob):
+        self.docs, self.words, self.tok, self.seq_len, self.mask_prob = docs, words, tokenizer, seq_len, mask_prob
 
     def _pack(self, order):
         room, out, current = self.seq_len - 1, [], [self.tok.cls_id]
@@ -66,4 +67,4 @@ class PackedBatcher(Batcher):
             yield from doc
 
     def target_words(self):
-        return sum(len(sentence) for doc in self.docs for sentence in doc)
+        return self.words
