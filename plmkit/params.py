@@ -1,8 +1,8 @@
 """Parameter models of components, and the base class of each kind whose components share facts.
 
 Every component's parameters are a pydantic model that subclasses ``Params`` (or the base of its
-kind below): fields with a type, a default, bounds and a one-line ``description``; unknown keys
-and non-finite numbers are refused. What the rest of plmkit needs to know about a kind of
+kind below): fields with a type, a default, bounds and a one-line ``description``; unknown keys,
+non-finite numbers and true/false where a number is wanted are refused. What the rest of plmkit needs to know about a kind of
 component *before building it* is declared here as class variables and methods, so the
 contract is code: a plugin's component is read exactly like a built-in's.
 
@@ -19,9 +19,12 @@ Nothing here imports torch: validating a recipe must stay fast.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "Params",
@@ -32,13 +35,46 @@ __all__ = [
     "KIND_BASES",
     "DIRECTIONS",
     "class_fact_problem",
+    "NumbersAreNumbers",
 ]
 
 #: the ways an encoder can read a sequence (``model.direction``)
 DIRECTIONS: tuple[str, ...] = ("bidirectional", "causal", "bilm")
 
 
-class Params(BaseModel):
+def _bool_for_number(annotation: Any, value: Any) -> str | None:
+    """``"int"`` or ``"float"`` when ``value`` holds true/false where ``annotation`` asks for that
+    number (pydantic would read ``true`` as 1), looking into optional values, lists, tuples and dicts."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation in (int, float):
+        return annotation.__name__ if isinstance(value, bool) else None
+    if origin in (typing.Union, types.UnionType) and bool not in args:
+        numbers = [a for a in args if a is not type(None)]
+        return _bool_for_number(numbers[0], value) if len(numbers) == 1 else None
+    if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        items = args if origin is tuple and Ellipsis not in args else [args[0]] * len(value) if args else []
+        return next((found for a, v in zip(items, value) if (found := _bool_for_number(a, v))), None)
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        return next((found for v in value.values() if (found := _bool_for_number(args[1], v))), None)
+    return None
+
+
+class NumbersAreNumbers(BaseModel):
+    """Refuses true/false where a field wants an integer or a number, and infinite or NaN numbers."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _bool_for_number(field.annotation, value) if field is not None else None
+        if kind:
+            raise PydanticCustomError(f"{kind}_type", "Input should be a valid {kind}, not true/false", {"kind": kind})
+        return value
+
+
+class Params(NumbersAreNumbers):
     """Base of every component's parameter model.
 
     Fields carry a type, a default, bounds and a one-line ``description``. Unknown keys are

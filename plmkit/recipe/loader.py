@@ -7,7 +7,9 @@ where to look. Only plmkit's own resolvers are allowed: a recipe is data, never 
 
 from __future__ import annotations
 
+import copy
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +20,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import Problem, RecipeError
 from . import shipped
+from .limits import (MAX_DEPTH, MAX_RECIPE_BYTES, LimitExceeded, LimitedComposer, check_data, check_interpolations,
+                     check_nodes, height)
 
 COMMAND_LINE = "command line"
 EXTENDS = "extends"
@@ -53,9 +57,10 @@ for _name, _fn in RESOLVERS.items():
 _RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 
 
-# -- YAML with line numbers ---------------------------------------------------------------------
-class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``3e-4`` as a float (YAML 1.2, as people write it)."""
+# -- YAML with line numbers, within limits.py's bounds ------------------------------------------------
+class _SafeLoader(LimitedComposer, yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``3e-4`` as a float (YAML 1.2, as people write it) and never
+    making dates; composing stops past the nesting and size bounds of ``limits.py``."""
 
 
 _SafeLoader.add_implicit_resolver(
@@ -63,12 +68,54 @@ _SafeLoader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+# YAML 1.2 has no dates: 2026-11-30 is the text it looks like (new lists: PyYAML shares them)
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _compose_limited(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data of one document; raises ``LimitExceeded``
+    beyond limits.py's bounds and ``yaml.YAMLError`` for text that is not YAML."""
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        check_nodes(node)
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _compose(text: str, display: str) -> tuple[yaml.Node | None, Any]:
+    """``_compose_limited`` with its errors as one ``file:line`` problem each."""
+    try:
+        return _compose_limited(text)
+    except LimitExceeded as exc:
+        line = f"{display}:{exc.mark.line + 1}" if exc.mark is not None else display
+        raise RecipeError(problems=[Problem("", exc.message, line)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{display}:{mark.line + 1}" if mark else display
+        raise RecipeError(problems=[Problem("", f"YAML syntax error: {exc.problem or exc}", line)]) from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(problems=[Problem("", f"YAML error: {_first_line(exc)}", display)]) from None
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value, read as YAML would read it (``3e-4`` -> float, ``[1,2]`` -> list)."""
+    """A command-line value, read as YAML would read it (``3e-4`` -> float, ``[1,2]`` -> list).
+
+    Text that is not YAML is taken as a string. A value beyond limits.py's bounds (too long,
+    too deep, an alias bomb, a tag) raises ``LimitExceeded``.
+    """
+    if len(text) > MAX_RECIPE_BYTES:
+        raise LimitExceeded(f"a value of {len(text):,} characters; a value holds at most {MAX_RECIPE_BYTES:,}")
+    if not text.strip():
+        return ""
     try:
-        return yaml.load(text, Loader=_SafeLoader) if text.strip() else ""
+        return _compose_limited(text)[1]
     except yaml.YAMLError:
         return text
 
@@ -92,23 +139,30 @@ class Loaded:
         return self.lines.get("", str(self.source or ""))
 
 
-def _read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str], list[Problem]]:
+def _read_text(path: Path, display: str) -> str:
+    """The text of a recipe file: a regular file, at most ``MAX_RECIPE_BYTES``, UTF-8."""
+    def refuse(message: str) -> RecipeError:
+        return RecipeError(problems=[Problem("", message, display)])
+
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # /dev/zero, a pipe, a socket: never opened
+            raise refuse("not a regular file (a device, pipe or socket); name a recipe file")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RECIPE_BYTES + 1)
+    except OSError as exc:
+        raise refuse(f"cannot read the recipe file ({exc.strerror})") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise refuse(f"larger than {MAX_RECIPE_BYTES // 1024} KiB; a recipe is a few KB of YAML")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeError(problems=[Problem("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", display)])
-    loader = _SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"{display}:{mark.line + 1}" if mark else display
-        raise RecipeError(problems=[Problem("", f"YAML syntax error: {exc.problem or exc}", line)])
-    except yaml.YAMLError as exc:
-        raise RecipeError(problems=[Problem("", f"YAML error: {exc}", display)])
-    finally:
-        loader.dispose()
+        raise refuse(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str], list[Problem]]:
+    node, data = _compose(_read_text(path, display), display)
+    data = {} if node is None else data
     if not isinstance(data, dict):
         raise RecipeError(problems=[Problem("", "a recipe must be a mapping of keys (name:, model:, ...)", f"{display}:1")])
     lines: dict[str, str] = {"": f"{display}:1"}
@@ -205,7 +259,8 @@ def _load_parent(child: Path, name: str, chain: tuple[Path, ...], where: str, ch
         cycle = " -> ".join(_display(p) for p in (*chain, child.resolve(), parent))
         raise RecipeError(problems=[Problem(EXTENDS, f"extends forms a cycle: {cycle}; remove one of the extends", where)])
     if not parent.is_file():
-        raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} does not exist", where)])
+        what = "is not a regular file (a device, pipe or socket)" if parent.exists() else "does not exist"
+        raise RecipeError(problems=[Problem(EXTENDS, f"extends {name!r}, but {_display(parent)} {what}", where)])
     return _load_file(parent, (*chain, child.resolve()), display)
 
 
@@ -225,28 +280,35 @@ def _apply_overrides(loaded: Loaded, overrides: Iterable[str]) -> list[Problem]:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", key):
-            problems.append(Problem("", f"{text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-4", COMMAND_LINE))
-            continue
-        value = parse_value(raw)
-        blocked = _scalar_on_the_way(config, key)
-        if blocked:
-            problems.append(Problem(key, f"cannot set {text!r}: {blocked} is a single value, not a mapping "
-                                         f"of keys; set {blocked}=... instead", COMMAND_LINE))
+            problems.append(Problem("", f"{_short(text)!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-4",
+                                    COMMAND_LINE))
             continue
         try:
-            _start_afresh_if_type_changes(config, key, value)
-            OmegaConf.update(config, key, value, merge=True, force_add=True)
-        except (OmegaConfBaseException, ValueError, TypeError) as exc:
-            problems.append(Problem(key, f"cannot set {text!r}: {_first_line(exc)}", COMMAND_LINE))
+            value = parse_value(raw)
+            if len(key.split(".")) + height(value) > MAX_DEPTH:
+                raise LimitExceeded(f"the key and value nest more than {MAX_DEPTH} levels deep; recipes need a handful")
+        except LimitExceeded as exc:
+            problems.append(Problem(key, exc.message, COMMAND_LINE))
             continue
-        loaded.lines[key] = COMMAND_LINE
-        parts = key.split(".")
-        for depth in range(1, len(parts)):  # a new key's parents are the command line's doing too
-            loaded.lines.setdefault(".".join(parts[:depth]), COMMAND_LINE)
-        for sub in [k for k in loaded.lines if k.startswith(key + ".")]:
-            loaded.lines[sub] = COMMAND_LINE
+        blocked = _scalar_on_the_way(config, key)
+        if blocked:
+            problems.append(Problem(key, f"cannot set {_short(text)!r}: {blocked} is a single value, not a mapping "
+                                         f"of keys; set {blocked}=... instead", COMMAND_LINE))
+            continue
+        # ``a.b.type=x`` names another component for a.b, exactly like ``a.b={type: x}``
+        target, value = (key.rpartition(".")[0], {"type": value}) if key.endswith(".type") else (key, value)
+        try:
+            replaced = _set(config, target, value)
+        except (OmegaConfBaseException, ValueError, TypeError) as exc:
+            problems.append(Problem(key, f"cannot set {_short(text)!r}: {_first_line(exc)}", COMMAND_LINE))
+            continue
+        _locate_override(loaded.lines, config, target, value, replaced)
     loaded.data = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
     return problems
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _scalar_on_the_way(config: Any, key: str) -> str | None:
@@ -260,23 +322,47 @@ def _scalar_on_the_way(config: Any, key: str) -> str | None:
     return None
 
 
-def _start_afresh_if_type_changes(config: Any, key: str, value: Any) -> None:
-    """``model.attention.type=alibi`` replaces the component: drop the old one's parameters."""
-    parent_key, _, last = key.rpartition(".")
-    if last != "type" or not parent_key:
-        return
-    parent = OmegaConf.select(config, parent_key, default=None)
-    if parent is not None and OmegaConf.is_dict(parent) and parent.get("type") != value:
-        OmegaConf.update(config, parent_key, {}, merge=False, force_add=True)
+def _set(config: Any, key: str, value: Any) -> bool:
+    """Merge ``value`` into ``config`` at ``key`` as ``extends`` would: a mapping that names
+    another component ``type`` (at any depth) replaces that component. True if one was replaced."""
+    old = OmegaConf.select(config, key, default=None, throw_on_resolution_failure=False)
+    replaced = False
+    if isinstance(value, dict) and OmegaConf.is_dict(old):
+        original = OmegaConf.to_container(old, resolve=False)
+        base = {"value": copy.deepcopy(original)}
+        _drop_replaced_components(base, {"value": value})
+        replaced = base["value"] != original
+        if replaced:
+            OmegaConf.update(config, key, base["value"], merge=False, force_add=True)
+    OmegaConf.update(config, key, value, merge=True, force_add=True)
+    return replaced
 
 
-def _leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from _leaves(value, f"{prefix}.{index}")
+def _locate_override(lines: dict[str, str], config: Any, key: str, value: Any, replaced: bool) -> None:
+    """Keys the override wrote are the command line's; keys it removed lose their file lines;
+    keys it left alone keep theirs (so each error points where its key was written)."""
+    missing = object()
+    for sub in [k for k in lines if k.startswith(key + ".")]:
+        if OmegaConf.select(config, sub, default=missing, throw_on_resolution_failure=False) is missing:
+            del lines[sub]
+    parts = key.split(".")
+    for depth in range(1, len(parts)):  # a new key's parents are the command line's doing too
+        lines.setdefault(".".join(parts[:depth]), COMMAND_LINE)
+    if replaced or key not in lines or not isinstance(value, dict):
+        lines[key] = COMMAND_LINE
+    for sub, _ in _leaves(value, key, containers=True):
+        lines[sub] = COMMAND_LINE
+
+
+def _leaves(data: Any, prefix: str = "", containers: bool = False) -> Iterable[tuple[str, Any]]:
+    """(dotted key, value) of every leaf of ``data`` (and of every mapping and list in it, if
+    ``containers``), ``prefix`` first."""
+    if isinstance(data, (dict, list)):
+        if containers and prefix:
+            yield prefix, data
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for key, value in items:
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key), containers)
     else:
         yield prefix, data
 
@@ -292,6 +378,7 @@ def _resolve(loaded: Loaded) -> list[Problem]:
                 problems.append(
                     Problem(key, f"unknown resolver {name!r} in {value!r}; recipes may use only: {allowed}", loaded.where(key))
                 )
+    problems += [Problem(key, message, loaded.where(key)) for key, message in check_interpolations(loaded.data)]
     if problems:
         return problems
     config = OmegaConf.create(loaded.data)
@@ -299,8 +386,8 @@ def _resolve(loaded: Loaded) -> list[Problem]:
         if isinstance(value, str) and "${" in value:
             try:
                 OmegaConf.select(config, key, throw_on_resolution_failure=True, throw_on_missing=True)
-            except (OmegaConfBaseException, ValueError, TypeError, ZeroDivisionError) as exc:
-                problems.append(Problem(key, f"cannot resolve {value!r}: {_first_line(exc)}", loaded.where(key)))
+            except (OmegaConfBaseException, ValueError, TypeError, ZeroDivisionError, RecursionError) as exc:
+                problems.append(Problem(key, f"cannot resolve {_short(value)!r}: {_first_line(exc)}", loaded.where(key)))
     if not problems:
         loaded.data = OmegaConf.to_container(config, resolve=True)  # type: ignore[assignment]
     return problems
@@ -334,7 +421,13 @@ def load_file(path: str | Path, overrides: Iterable[str] = ()) -> Loaded:
 
 def load_data(data: dict[str, Any], source: str = "<dict>", overrides: Iterable[str] = ()) -> Loaded:
     """The same as ``load_file`` for a recipe given as a dict (``extends`` is not allowed)."""
-    loaded = Loaded(OmegaConf.to_container(OmegaConf.create(data), resolve=False), {"": source})  # type: ignore[arg-type]
+    try:
+        check_data(data)
+        if not isinstance(data, dict):
+            raise LimitExceeded(f"a recipe must be a mapping of keys (name:, model:, ...), got {type(data).__name__}")
+        loaded = Loaded(OmegaConf.to_container(OmegaConf.create(data), resolve=False), {"": source})  # type: ignore[arg-type]
+    except (LimitExceeded, OmegaConfBaseException) as exc:
+        raise RecipeError(problems=[Problem("", getattr(exc, "message", None) or _first_line(exc), source)]) from None
     if EXTENDS in loaded.data:
         raise RecipeError(problems=[Problem(EXTENDS, "extends works only in recipe files", source)])
     problems = _apply_overrides(loaded, list(overrides))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from ..params import NumbersAreNumbers
 from ..registry import spec_of
 
 EmbeddingSpec = spec_of("embedding")
@@ -24,8 +25,10 @@ DataSpec = spec_of("data")
 BatchingSpec = spec_of("batching")
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Section(NumbersAreNumbers):
+    """A section of the recipe: unknown keys, infinite or NaN numbers and true/false for a number are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelSection(Section):
