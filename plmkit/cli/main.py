@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     verb = next((a for a in argv if not a.startswith("-")), None)
     # only the chosen verb's module is imported; --help lists all without importing them
     parser = build_parser([verb] if verb in VERBS else [])
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # KEY=VALUE overrides may follow options too (run RECIPE --out DIR train.steps=5)
+        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2

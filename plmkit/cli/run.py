@@ -47,22 +47,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(recipe, args)
-    from ..training.loop import train
+    from ..training.loop import Terminated, train
 
-    result = train(recipe, out_dir=args.out, resume=args.resume, accept_changes=args.accept_changes)
+    try:
+        result = train(recipe, out_dir=args.out, resume=args.resume, accept_changes=args.accept_changes)
+    except Terminated:  # SIGTERM: the loop checkpointed and said how to continue
+        print("terminated", file=sys.stderr)
+        return Terminated.exit_code
     print(result.run_dir)  # stdout: the run folder, for scripts
     return 0
 
 
 def _dry_run(recipe, args: argparse.Namespace) -> int:
+    """What ``run`` would do, up to the memory check it makes before allocating anything."""
     from ..models.build import build_without_data
-    from ..recipe.summary import summarize
+    from ..recipe.summary import check_memory, summarize
     from ..training.rundir import default_run_dir
 
+    placement = recipe.device.component.build(recipe.device.params, None)
+    size = summarize(recipe)  # a size torch cannot describe: one line, exit 2
+    check_memory(recipe, placement.device)  # exit 1, as run would, if it cannot fit
     build_without_data(recipe)  # device, data source, batching, model: what validates must build
     out = args.resume or args.out or default_run_dir(recipe)
     print(f"{recipe.name}: {recipe.description}".rstrip(": "))
-    print(summarize(recipe))
+    print(size)
     print(f"# would train {recipe.train.steps} steps of {recipe.train.batch_size} x {recipe.train.seq_len} tokens "
-          f"into {out} (dry run: nothing trained, nothing written)")
+          f"on {placement.describe()} into {out} (dry run: nothing trained, nothing written)")
     return 0

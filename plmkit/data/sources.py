@@ -6,6 +6,12 @@ data raise ``plmkit.errors.DataError`` with one line that says what to change.
 
 Sentence splitting for plain text (``split_sentences``): a block's lines are joined with single
 spaces and split after ".", "!" or "?" followed by white space.
+
+Bounds, so that no file can exhaust memory: a line (of a text or jsonl file) is read only up to
+``MAX_LINE_BYTES`` and a longer one is a DataError naming the file and line; a document is at most
+``MAX_DOCUMENT_CHARS`` characters: a longer one (a text block or file, a jsonl or dataset record)
+is split at sentence boundaries into consecutive documents, and a single sentence that long is a
+DataError. A JSON line may nest at most ``MAX_JSON_DEPTH`` levels.
 """
 
 from __future__ import annotations
@@ -30,9 +36,18 @@ __all__ = [
     "split_sentences",
     "resolve_paths",
     "base_dir",
+    "bounded",
+    "as_sentences",
+    "MAX_LINE_BYTES",
+    "MAX_DOCUMENT_CHARS",
 ]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+#: The longest line read from a text or jsonl file (a longer one is a DataError).
+MAX_LINE_BYTES = 8 * 1024 * 1024
+#: The longest document; a longer one is split into consecutive documents at sentence ends.
+MAX_DOCUMENT_CHARS = 1024 * 1024
 
 
 def split_sentences(text: str) -> list[str]:
@@ -94,14 +109,21 @@ class GeneratedSource(Source):
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file; a bad byte is a DataError naming the file and offset."""
+    """(line number, text) of a UTF-8 file, each line at most ``MAX_LINE_BYTES``; a bad byte or a
+    longer line is a DataError naming the file and line. Nothing longer is ever held in memory."""
     offset = 0
     try:
         handle = open(path, "rb")
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number in itertools.count(1):
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{path}:{number}: a line longer than {_mib(MAX_LINE_BYTES)}; plmkit reads lines of "
+                                f"at most {_mib(MAX_LINE_BYTES)}: break the text into lines")
             try:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -110,6 +132,27 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                     f"convert the file to UTF-8 (e.g. iconv -t utf-8)"
                 ) from None
             offset += len(raw)
+
+
+def _mib(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB"
+
+
+def bounded(sentences: list[str], where: str) -> Iterator[list[str]]:
+    """A document as documents of at most ``MAX_DOCUMENT_CHARS`` characters, split between sentences."""
+    piece: list[str] = []
+    size = 0
+    for sentence in sentences:
+        if len(sentence) > MAX_DOCUMENT_CHARS:
+            raise DataError(f"{where}: a sentence of {len(sentence):,} characters (longer than "
+                            f"{_mib(MAX_DOCUMENT_CHARS)}); end sentences with . ! or ? followed by a space")
+        if piece and size + len(sentence) > MAX_DOCUMENT_CHARS:
+            yield piece
+            piece, size = [], 0
+        piece.append(sentence)
+        size += len(sentence) + 1
+    if piece:
+        yield piece
 
 
 class _Checked(Source):
@@ -136,15 +179,23 @@ class TextSource(_Checked):
     def _documents(self) -> Iterator[list[str]]:
         for path in self.files:
             block: list[str] = []
-            for _, line in _lines(path):
+            size, first = 0, 1
+            for number, line in _lines(path):
                 if self.split == "blank_line" and not line.strip():
-                    if block:
-                        yield split_sentences(" ".join(block))
-                    block = []
+                    yield from self._block(block, path, first)
+                    block, size, first = [], 0, number + 1
                 elif line.strip():
+                    if block and size + len(line) > MAX_DOCUMENT_CHARS:  # never hold more than one document
+                        yield from self._block(block, path, first)
+                        block, size, first = [], 0, number
                     block.append(line)
-            if block:
-                yield split_sentences(" ".join(block))
+                    size += len(line)
+            yield from self._block(block, path, first)
+
+    @staticmethod
+    def _block(lines: list[str], path: Path, first: int) -> Iterator[list[str]]:
+        if lines:
+            yield from bounded(split_sentences(" ".join(lines)), f"{path}:{first}")
 
     def describe(self) -> str:
         unit = "blank-line-separated block" if self.split == "blank_line" else "file"
@@ -162,27 +213,44 @@ class JsonlSource(_Checked):
             for number, line in _lines(path):
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{number}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+                where = f"{path}:{number}"
+                record = _parse_json(line, where)
                 if not isinstance(record, dict) or self.field not in record:
-                    raise DataError(f"{path}:{number}: no field {self.field!r}; set data.field to the key holding the text")
-                doc = _as_sentences(record[self.field])
-                if doc:
-                    yield doc
+                    raise DataError(f"{where}: no field {self.field!r}; set data.field to the key holding the text")
+                yield from bounded(as_sentences(record[self.field], where, self.field), where)
 
     def describe(self) -> str:
         return f"jsonl: {len(self.files)} file(s), text in field {self.field!r}"
 
 
-def _as_sentences(value) -> list[str]:
-    """A field's value as sentences: a string is split; a list is taken as its sentences."""
+def _parse_json(line: str, where: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+    except RecursionError:  # json.loads recurses per level of nesting
+        raise DataError(f"{where}: JSON nested too deeply; a record is an object with a text field") from None
+
+
+def as_sentences(value: object, where: str, field: str = "text") -> list[str]:
+    """A record's text as sentences: a string is split; a list of strings is taken as its sentences.
+    Anything else (a number, an object, null, a list holding other things) is a DataError."""
     if isinstance(value, str):
         return split_sentences(value)
-    if isinstance(value, list):
-        return [" ".join(str(s).split()) for s in value if str(s).strip()]
-    return []
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return [" ".join(s.split()) for s in value if s.strip()]
+    found = "a list holding non-text items" if isinstance(value, list) else _json_kind(value)
+    raise DataError(f"{where}: field {field!r} holds {found}; expected a string or a list of strings")
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 class HFDatasetSource(_Checked):
@@ -212,9 +280,8 @@ class HFDatasetSource(_Checked):
             if self.field not in row:
                 raise DataError(f"{self.name_or_path} ({self.split}) row {number}: no field {self.field!r}; "
                                 f"set data.field to one of {sorted(row)}")
-            doc = _as_sentences(row[self.field])
-            if doc:
-                yield doc
+            where = f"{self.name_or_path} ({self.split}) row {number}"
+            yield from bounded(as_sentences(row[self.field], where, self.field), where)
 
     def describe(self) -> str:
         return f"hf_dataset: {self.name_or_path} split {self.split!r}, field {self.field!r}"

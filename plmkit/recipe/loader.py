@@ -160,6 +160,14 @@ def _read_text(path: Path, display: str) -> str:
         raise refuse(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def read_data(path: str | Path) -> Any:
+    """The plain data of a YAML file (no ``extends``, overrides or interpolation), read within
+    limits.py's bounds; ``RecipeError`` (one line) for a file that is not such YAML."""
+    path = Path(path)
+    display = _display(path)
+    return _compose(_read_text(path, display), display)[1]
+
+
 def _read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str], list[Problem]]:
     node, data = _compose(_read_text(path, display), display)
     data = {} if node is None else data

@@ -71,6 +71,9 @@ class TrainSection(Section):
     seed: int = Field(0, description="seed for initialisation, data order and masking")
     log_every: int = Field(10, ge=1, description="steps between metric lines")
     checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints (0: only at the end)")
+    checkpoint_minutes: float = Field(
+        5.0, ge=0, description="also checkpoint when this many minutes passed since the last checkpoint (0: off)"
+    )
 
     @model_validator(mode="after")
     def _accumulation_divides(self) -> "TrainSection":

@@ -5,18 +5,28 @@ A checkpoint is a folder ``checkpoints/step-N/``:
     model.safetensors      the weights (tied tensors stored once, re-tied on load)
     optimizer.safetensors  every tensor of the optimiser state, keyed ``state.<param>.<name>``
     optimizer.json         the rest of the optimiser state (param groups, scalars)
-    trainer_state.json     step, RNG states, grad-scaler state, best metrics; written last
+    trainer_state.json     step, RNG states, grad-scaler state, best metrics, the size and SHA-256
+                           of the three files above and a SHA-256 of its own content; written last
 
 It is assembled in a hidden ``.tmp-step-N-<pid>`` folder (every file itself written under a
 temporary name, flushed, then ``os.replace``-d) and becomes visible only by the final rename of
-that folder to ``step-N``. A folder counts as a checkpoint only when it is named ``step-N`` and
-holds ``trainer_state.json``; anything else (a leftover temporary file or folder) is ignored.
+that folder to ``step-N``. A write that fails (a full disk, an interruption) removes its
+temporary folder and leaves the checkpoints before it as they were. A folder counts as a
+checkpoint only when it is named ``step-N`` and holds ``trainer_state.json``; anything else (a
+leftover temporary file or folder) is ignored, and removed after the next checkpoint is written.
+
+``verify_checkpoint`` checks a checkpoint before anything is loaded from it: every file's size
+and checksum, and the type and range of every trainer-state value. The checksums find damage
+(a truncated or corrupted file), not deliberate edits: whoever rewrites a file can rewrite its
+checksum too.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -26,7 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
+
+from ..errors import RunError
 
 __all__ = [
     "atomic_write_text",
@@ -39,14 +52,30 @@ __all__ = [
     "list_checkpoints",
     "rng_state",
     "set_rng_state",
+    "verify_checkpoint",
+    "DamagedCheckpoint",
+    "read_json",
+    "jsonable",
+    "file_digest",
 ]
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 OPTIMIZER_JSON = "optimizer.json"
 STATE_FILE = "trainer_state.json"
-FORMAT = 1
+FORMAT = 2  # 2: trainer_state.json holds checksums ("files", "checksum"); 1 is still read
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_CHECKED_FILES = (MODEL_FILE, OPTIMIZER_FILE, OPTIMIZER_JSON)
+#: JSON metadata files are read only up to this size (trainer_state.json is a few hundred KB)
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint file that cannot be what plmkit wrote: ``path`` names it, ``reason`` says why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
 
 
 # -- atomic files --------------------------------------------------------------------------------
@@ -75,32 +104,82 @@ def _commit(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _written(path: Path, write: Any) -> None:
+    """Run ``write(tmp)`` then commit ``tmp`` as ``path``; a failure removes ``tmp`` and re-raises."""
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        _commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path = Path(path)
-    tmp = _temporary(path)
-    tmp.write_text(text, encoding="utf-8")
-    _commit(tmp, path)
+    _written(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def jsonable(data: Any) -> Any:
+    """``data`` with every infinite or NaN float replaced by None (JSON has neither)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [jsonable(v) for v in data]
+    return data
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """``data`` as strict JSON (non-finite floats written as null), atomically."""
+    atomic_write_text(path, json.dumps(jsonable(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, limit: int = MAX_JSON_BYTES) -> Any:
+    """A JSON file plmkit wrote; ``DamagedCheckpoint`` (naming the file) when it is missing, larger
+    than ``limit``, not UTF-8, not JSON, or nested too deeply to parse."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise DamagedCheckpoint(path, f"cannot be read ({exc.strerror})") from None
+    if len(raw) > limit:
+        raise DamagedCheckpoint(path, f"is larger than {limit // (1024 * 1024)} MiB")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise DamagedCheckpoint(path, f"is not valid JSON ({reason})") from None
+
+
+def file_digest(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of a file, read in 1 MiB pieces."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while piece := handle.read(1 << 20):
+            digest.update(piece)
+            size += len(piece)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def _self_checksum(state: dict[str, Any]) -> str:
+    """SHA-256 of a trainer state's content, its own ``checksum`` left out."""
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()
 
 
 def _atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    tmp = _temporary(path)
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    _commit(tmp, path)
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _written(path, lambda tmp: save_file(cpu, str(tmp), metadata=metadata))
 
 
 # -- weights -------------------------------------------------------------------------------------
 def save_weights(model: torch.nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """The model's weights as safetensors; a tied tensor is stored once (safetensors refuses
     shared storage) and ``load_weights`` ties it again through the model's own structure."""
-    path = Path(path)
-    tmp = _temporary(path)
-    save_model(model, str(tmp), metadata=metadata)
-    _commit(tmp, path)
+    _written(Path(path), lambda tmp: save_model(model, str(tmp), metadata=metadata))
 
 
 def load_weights(model: torch.nn.Module, path: str | os.PathLike, device: Any = "cpu") -> None:
@@ -195,24 +274,51 @@ def save_checkpoint(
     scaler: Any = None,
     keep: int = 2,
 ) -> Path:
-    """Write ``folder/step-<step>`` atomically, then keep only the newest ``keep`` checkpoints."""
+    """Write ``folder/step-<step>`` atomically, then keep only the newest ``keep`` checkpoints.
+
+    A write that fails removes what it wrote and raises ``RunError`` (one line: which checkpoint,
+    why, and that the previous one is intact); an interruption removes it too and propagates.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step}"
     tmp = folder / f".tmp-step-{step}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        _write_checkpoint(tmp, step, model, optimizer, trainer_state, scaler)
+        replace_folder(tmp, final)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (OSError, SafetensorError)):
+            previous = latest_checkpoint(folder)
+            kept = f"{previous.name} is intact" if previous is not None else "no earlier checkpoint exists"
+            raise RunError(f"{final}: cannot write the checkpoint ({_reason(exc)}); {kept}") from None
+        raise
+    _prune(folder, keep)
+    return final
+
+
+def _write_checkpoint(tmp: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                      trainer_state: dict[str, Any], scaler: Any) -> None:
     save_weights(model, tmp / MODEL_FILE, metadata={"format": "pt", "step": str(step)})
     tensors, structure = _split_optimizer(optimizer.state_dict())
     _atomic_save_file(tensors, tmp / OPTIMIZER_FILE)
     atomic_write_json(tmp / OPTIMIZER_JSON, structure)
     state = {"format": FORMAT, **trainer_state, "step": step, "rng": rng_state()}
     state["scaler"] = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
+    state["files"] = {name: file_digest(tmp / name) for name in _CHECKED_FILES}
+    state = jsonable(state)
+    state["checksum"] = _self_checksum(state)
     atomic_write_json(tmp / STATE_FILE, state)  # last: its presence marks the folder complete
-    replace_folder(tmp, final)
-    _prune(folder, keep)
-    return final
+
+
+def _reason(exc: BaseException) -> str:
+    """``No space left on device``, from an OSError or from safetensors' wrapped I/O error."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    found = re.search(r'message: "([^"]+)"', str(exc))
+    return found.group(1) if found else str(exc).strip().splitlines()[0][:160]
 
 
 def replace_folder(tmp: Path, final: Path) -> None:
@@ -235,6 +341,70 @@ def _prune(folder: Path, keep: int) -> None:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
+def verify_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The trainer state of checkpoint ``path`` after checking, before anything is loaded, that
+    every file is the one plmkit wrote (size and SHA-256) and every value has its type and range.
+    Raises ``DamagedCheckpoint`` naming the first file that is not."""
+    path = Path(path)
+    state_file = path / STATE_FILE
+    state = read_json(state_file)
+    problem = _state_problem(state, path)
+    if problem:
+        raise DamagedCheckpoint(state_file, problem)
+    for name in _CHECKED_FILES:
+        if not (path / name).is_file():
+            raise DamagedCheckpoint(path / name, "is missing")
+    for name, expected in (state.get("files") or {}).items():
+        try:
+            found = file_digest(path / name)
+        except OSError as exc:
+            raise DamagedCheckpoint(path / name, f"cannot be read ({exc.strerror})") from None
+        if found["bytes"] != expected["bytes"]:
+            raise DamagedCheckpoint(path / name, f"has {found['bytes']:,} bytes, not the {expected['bytes']:,} written")
+        if found["sha256"] != expected["sha256"]:
+            raise DamagedCheckpoint(path / name, "does not match its checksum (the file was changed or corrupted)")
+    return state
+
+
+def _state_problem(state: Any, path: Path) -> str | None:
+    """What is wrong with a trainer state's shape and values, or None."""
+    if not isinstance(state, dict):
+        return f"holds {type(state).__name__}, not a JSON object"
+    version = state.get("format")
+    if version not in (1, FORMAT) or isinstance(version, bool):
+        return f"format {version!r} is not one this plmkit reads (1 or {FORMAT})"
+    if version >= 2 and state.get("checksum") != _self_checksum(state):
+        return "does not match its checksum (the file was changed or corrupted)"
+    match = _STEP_DIR.match(path.name)
+    step = state.get("step")
+    if not _count(step) or (match and int(match.group(1)) != step):
+        return f"step {step!r} is not the folder's step ({path.name})"
+    if "instances" in state and not _count(state["instances"]):
+        return f"instances {state['instances']!r} is not a count of sequences"
+    if "max_batch_size" in state and not _count(state["max_batch_size"]):
+        return f"max_batch_size {state['max_batch_size']!r} is not a count of sequences"
+    best = state.get("best", {})
+    if not isinstance(best, dict) or not all(_number(v) for v in best.values()):
+        return "best is not an object of finite numbers"
+    if not isinstance(state.get("rng"), dict) or not isinstance(state.get("recipe", {}), dict):
+        return "rng or recipe is not a JSON object"
+    if state.get("scaler") is not None and not isinstance(state["scaler"], dict):
+        return "scaler is not a JSON object"
+    files = state.get("files")
+    if version >= 2 and not (isinstance(files, dict) and set(files) == set(_CHECKED_FILES) and all(
+            isinstance(f, dict) and _count(f.get("bytes")) and isinstance(f.get("sha256"), str) for f in files.values())):
+        return "files does not list the size and checksum of each checkpoint file"
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     model: torch.nn.Module,
@@ -243,18 +413,32 @@ def load_checkpoint(
     device: Any = "cpu",
     restore_rng: bool = True,
 ) -> dict[str, Any]:
-    """Restore model, optimiser, scaler and RNGs from a checkpoint folder; return its trainer state."""
+    """Restore model, optimiser, scaler and RNGs from a checkpoint folder; return its trainer state.
+
+    ``DamagedCheckpoint`` when a file is not what plmkit wrote (nothing restored from it counts);
+    ``RuntimeError``/``ValueError``/``KeyError`` when the checkpoint is intact but the model or
+    optimiser has other shapes than the checkpoint's.
+    """
     path = Path(path)
-    state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-    load_weights(model, path / MODEL_FILE, device=device)
+    state = verify_checkpoint(path)
+    try:
+        load_weights(model, path / MODEL_FILE, device=device)
+    except SafetensorError as exc:  # format 1 (no checksums): a damaged header shows only here
+        raise DamagedCheckpoint(path / MODEL_FILE, f"is not a safetensors file ({_reason(exc)})") from None
     if optimizer is not None:
         # loaded on the CPU: load_state_dict moves each tensor to its parameter's device
         # (AdamW keeps its ``step`` counters on the CPU)
-        tensors = load_file(str(path / OPTIMIZER_FILE), device="cpu")
-        structure = json.loads((path / OPTIMIZER_JSON).read_text(encoding="utf-8"))
+        try:
+            tensors = load_file(str(path / OPTIMIZER_FILE), device="cpu")
+        except SafetensorError as exc:
+            raise DamagedCheckpoint(path / OPTIMIZER_FILE, f"is not a safetensors file ({_reason(exc)})") from None
+        structure = read_json(path / OPTIMIZER_JSON)
         optimizer.load_state_dict(_join_optimizer(tensors, structure))
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     if restore_rng:
-        set_rng_state(state["rng"])
+        try:
+            set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise DamagedCheckpoint(path / STATE_FILE, f"holds RNG states that cannot be restored ({exc})") from None
     return state

@@ -7,7 +7,13 @@ evaluation_finished, run_finished; see hookspecs.py).
 
 Reproducibility: everything is seeded from ``train.seed`` and a CPU run is bit-for-bit
 repeatable. A resumed run restores weights, optimiser state, RNG states and the data position
-from its last checkpoint, and ends with exactly the weights of an uninterrupted run.
+from its last intact checkpoint, and ends with exactly the weights of an uninterrupted run.
+
+Stopping: SIGINT (Ctrl-C) and SIGTERM (what schedulers and ``docker stop`` send) both finish the
+current step, write a checkpoint, say how to continue and stop (exit 130 and 143); a second one
+stops at once. Besides every ``train.checkpoint_every`` steps, a checkpoint is written whenever
+``train.checkpoint_minutes`` have passed since the last one, so a kill loses at most that much.
+Before anything is allocated the recipe's memory estimate is compared with what the device has.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import shutil
 import signal
 import sys
 import threading
@@ -25,16 +30,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from safetensors import SafetensorError
 
-from ..errors import Problem, RecipeError, RunError
+from ..errors import PlmkitError, Problem, RecipeError, RunError
 from ..recipe.objectives import untrainable
 from ..evaluation.metrics import evaluate
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import DamagedCheckpoint, load_checkpoint, save_checkpoint
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .progress import Progress, Silent
 from .rundir import RunDir, open_run_dir
 
-__all__ = ["train", "RunResult"]
+__all__ = ["train", "RunResult", "Terminated"]
 
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
@@ -63,46 +69,76 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
     if why:  # before anything is written
         raise RecipeError(problems=[Problem("model.head", why)])
     started = time.monotonic()
-    existed = out_dir is not None and Path(out_dir).is_dir()
-    run, checkpoint = open_run_dir(recipe, out_dir, resume, accept_changes)
-    fresh = not run.is_run()  # a new (empty) folder: a failure before training leaves nothing behind
-    try:
+    with _RaiseOnTerminate():
         placement = recipe.device.component.build(recipe.device.params, None)
-        prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
-        with _deterministic(placement.device.type == "cpu"):
-            _seed_everything(recipe.train.seed)
-            model = _build(recipe, prepared.tokenizer, placement)
-            optimizer = make_optimizer(model, recipe.train)
-            state = {"step": 0, "best": {}}
-            if checkpoint is not None:
-                state = _resume_from(checkpoint, model, optimizer, placement, run)
-            run.write_start(recipe, prepared.tokenizer)  # only now: a refused resume changes nothing
-            run.truncate_metrics(state["step"])
-            loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
-            return loop.run(started)
-    except BaseException:
-        if fresh and not run.metrics_path.exists():  # nothing trained yet: leave no half-made folder
-            _clear(run.path, keep_folder=existed)
-        raise
+        _check_memory(recipe, placement)  # before anything is allocated or written
+        run, _ = open_run_dir(recipe, out_dir, resume, accept_changes)
+        fresh = not run.is_run()  # a new (empty) folder: a failure before training leaves nothing behind
+        try:
+            prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
+            with _deterministic(placement.device.type == "cpu"):
+                _seed_everything(recipe.train.seed)
+                model = _build(recipe, prepared.tokenizer, placement)
+                optimizer = make_optimizer(model, recipe.train)
+                state = _resume_from(run, recipe, model, optimizer, placement)
+                for note in run.tidy():  # decided: only now is anything in the folder changed
+                    progress.message(note)
+                run.write_start(recipe, prepared.tokenizer)
+                run.truncate_metrics(state["step"])
+                loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
+                return loop.run(started)
+        except BaseException as exc:
+            if fresh and not run.metrics_path.exists():  # nothing trained yet: leave no half-made folder
+                run.discard()
+            if isinstance(exc, (OSError, SafetensorError)) and not isinstance(exc, PlmkitError):
+                raise RunError(_io_failure(exc, run)) from None
+            raise
 
 
-def _clear(folder: Path, keep_folder: bool) -> None:
-    """Remove what this run wrote; a folder the user made beforehand (empty) stays."""
-    if not keep_folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for child in folder.iterdir():
-        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+def _check_memory(recipe: Any, placement: Any) -> None:
+    from ..recipe.summary import check_memory
+
+    check_memory(recipe, placement.device)
 
 
-def _resume_from(checkpoint: Path, model: Any, optimizer: Any, placement: Any, run: RunDir) -> dict[str, Any]:
-    try:
-        return load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"{run.path}: cannot continue from {checkpoint.name}: the recipe now gives the model "
-                       f"other shapes than the checkpoint's ({first[:160]}); resume only with changes that keep "
-                       f"the model's shape, or start a new run (the run folder is unchanged)") from None
+def _io_failure(exc: BaseException, run: RunDir) -> str:
+    """One line for a file the run could not write (a full disk, a read-only folder)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0][:160]
+    where = getattr(exc, "filename", None) or run.path
+    return f"{where}: {reason}; the run stopped (checkpoints already written are intact)"
+
+
+def _resume_from(run: RunDir, recipe: Any, model: Any, optimizer: Any, placement: Any) -> dict[str, Any]:
+    """Restore the newest intact checkpoint (a damaged one is noted, the one before it used); a
+    fresh start when the run has none."""
+    for checkpoint, _ in run.candidates:
+        try:
+            state = load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
+        except DamagedCheckpoint as exc:
+            run.damaged.append(exc)
+            continue
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(f"{run.path}: cannot continue from {checkpoint.name}: the recipe now gives the model "
+                           f"other shapes than the checkpoint's ({first[:160]}); resume only with changes that keep "
+                           f"the model's shape, or start a new run (the run folder is unchanged)") from None
+        _check_position(checkpoint, state, recipe)
+        return state
+    if run.damaged:
+        first = run.damaged[0]
+        raise RunError(f"{first.path}: damaged ({first.reason}); no intact checkpoint to resume from "
+                       f"(nothing was written)")
+    return {"step": 0, "best": {}}
+
+
+def _check_position(checkpoint: Path, state: dict[str, Any], recipe: Any) -> None:
+    """The data position must be one this run can have reached: at most the largest batch it used
+    per step (skipping further would read the data for nothing, for as long as it takes)."""
+    largest = max(state.get("max_batch_size", 1 << 16), recipe.train.batch_size)
+    if state.get("instances", 0) > state["step"] * largest:
+        raise RunError(f"{checkpoint / 'trainer_state.json'}: instances {state['instances']} is more than "
+                       f"{state['step']} steps of at most {largest} sequences can reach; the file was changed "
+                       f"(nothing was written)")
 
 
 class _Loop:
@@ -125,7 +161,8 @@ class _Loop:
         self.hook.run_started(run_dir=self.run_dir.path, recipe=self.recipe)
         metrics: dict[str, float] = {}
         self.model.train()
-        with _StopOnInterrupt() as interrupt:
+        self.last_checkpoint = time.monotonic()
+        with _StopOnSignals() as interrupt:
             while step < train.steps:
                 t0 = time.monotonic()
                 lr = learning_rate(step, train)
@@ -140,14 +177,14 @@ class _Loop:
                 self.hook.step_finished(step=step, metrics=record)
                 if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
                     metrics = self._evaluate(step)
-                if step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0):
-                    self._checkpoint(step)
-                elif interrupt.requested:
+                if (step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0)
+                        or interrupt.requested or self._checkpoint_due()):
                     self._checkpoint(step)
                 if interrupt.requested and step < train.steps:
-                    self.progress.message(f"interrupted at step {step}; checkpoint saved. Continue with: "
+                    what = "interrupted" if interrupt.requested == signal.SIGINT else "terminated (SIGTERM)"
+                    self.progress.message(f"{what} at step {step}; checkpoint saved. Continue with: "
                                           f"plmkit run --resume {self.run_dir.path}")
-                    raise KeyboardInterrupt
+                    raise _stopped_by(interrupt.requested)
         if not metrics:  # resumed from the final checkpoint of a run killed before it finished
             metrics = self._evaluate(step)
         return self._finish(step, metrics, started)
@@ -201,10 +238,19 @@ class _Loop:
         self.hook.evaluation_finished(step=step, metrics=metrics)
         return metrics
 
+    def _checkpoint_due(self) -> bool:
+        minutes = self.train.checkpoint_minutes
+        return bool(minutes) and time.monotonic() - self.last_checkpoint >= minutes * 60
+
     def _checkpoint(self, step: int) -> None:
-        trainer_state = {"instances": self.instances, "best": self.state.get("best", {})}
+        from .rundir import _normalise
+
+        largest = max(self.state.get("max_batch_size", 0), self.train.batch_size)
+        trainer_state = {"instances": self.instances, "best": self.state.get("best", {}), "max_batch_size": largest,
+                         "recipe": _normalise(self.recipe.to_dict())}  # what these weights were trained with
         save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
                         scaler=self.placement.scaler)
+        self.last_checkpoint = time.monotonic()
 
     def _finish(self, step: int, metrics: dict[str, float], started: float) -> RunResult:
         self.run_dir.write_model(self.model, self.recipe, self.prepared.tokenizer)
@@ -241,8 +287,14 @@ def _prepare(recipe: Any, run: RunDir) -> Any:
 def _build(recipe: Any, tokenizer: Any, placement: Any) -> Any:
     from ..models.build import build_model
 
-    model = build_model(recipe, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
-    return model.to(placement.device)
+    try:
+        model = build_model(recipe, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
+        return model.to(placement.device)
+    except RuntimeError as exc:  # the estimate said it fits, but it did not
+        if isinstance(exc, _OOM) or "can't allocate memory" in str(exc) or "out of memory" in str(exc):
+            raise RunError(f"model: does not fit in memory on {placement.device} ({str(exc).splitlines()[0][:120]}); "
+                           f"lower model.hidden or model.layers") from None
+        raise
 
 
 def _hooks() -> Any:
@@ -293,22 +345,54 @@ def _oom_message(recipe: Any, placement: Any, step: int) -> str:
             f"(now {t.grad_accum})")
 
 
-class _StopOnInterrupt:
-    """The first Ctrl-C asks the loop to checkpoint and stop at the end of the current step; a
-    second one stops at once. Only in the main thread (signals cannot be caught elsewhere)."""
+class Terminated(KeyboardInterrupt):
+    """The run stopped because of SIGTERM (after a checkpoint when it was training)."""
 
-    def __enter__(self) -> "_StopOnInterrupt":
-        self.requested = False
+    exit_code = 128 + signal.SIGTERM
+
+
+def _stopped_by(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+class _RaiseOnTerminate:
+    """Outside the loop (while preparing), SIGTERM stops at once, as Ctrl-C does: the half-made
+    run folder is removed on the way out. Only in the main thread."""
+
+    def __enter__(self) -> "_RaiseOnTerminate":
         self._previous = None
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        raise Terminated()
 
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+class _StopOnSignals:
+    """The first SIGINT or SIGTERM asks the loop to checkpoint and stop at the end of the current
+    step (``requested`` holds its number); a second one stops at once. Only in the main thread
+    (signals cannot be caught elsewhere)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "_StopOnSignals":
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested is not None:
+            raise _stopped_by(signum)
+        self.requested = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)

@@ -2,32 +2,41 @@
 
     recipe.yaml      the fully resolved recipe (every default filled in)
     versions.json    plmkit, torch, python, and each plugin package that supplied a component
-    tokenizer/       the trained tokenizer
+    tokenizer/       the trained tokenizer; its .complete marker lists each file's SHA-256
     metrics.jsonl    one JSON object per line: training steps and held-out evaluations
     checkpoints/     step-N/ folders (see checkpoint.py); the newest two are kept
     model/           the final model: model.safetensors + recipe.yaml + tokenizer/ + versions.json
     summary.json     final held-out metrics, baselines, wall time; written last
 
 A run never writes into a non-empty folder unless that folder is a run of the same recipe that
-can be resumed: nothing a user already has is overwritten by accident.
+can be resumed: nothing a user already has is overwritten by accident. Writes stay inside the
+folder the user gave (or ``runs/``): a recipe's name becomes a plain file name, and a run folder
+that holds a symbolic link is refused. Resuming decides everything before it writes anything: the
+checkpoint to continue from (the newest that verifies; damaged newer ones are reported and set
+aside as ``damaged-step-N``), the recipe (compared with the one the checkpoint was trained with),
+and the tokenizer (a run's tokenizer never changes).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
-from ..errors import Problem, RunError
-from .checkpoint import atomic_write_json, atomic_write_text, latest_checkpoint, replace_folder, save_weights
+from ..errors import PlmkitError, Problem, RunError
+from .checkpoint import (DamagedCheckpoint, atomic_write_json, atomic_write_text, file_digest, jsonable,
+                         list_checkpoints, read_json, replace_folder, save_weights, verify_checkpoint)
 
-__all__ = ["RunDir", "default_run_dir", "recipe_diff", "open_run_dir", "load_saved_recipe", "versions"]
+__all__ = ["RunDir", "default_run_dir", "safe_name", "recipe_diff", "open_run_dir", "load_saved_recipe", "versions"]
 
 RECIPE_FILE = "recipe.yaml"
 VERSIONS_FILE = "versions.json"
@@ -36,6 +45,11 @@ SUMMARY_FILE = "summary.json"
 TOKENIZER_DIR = "tokenizer"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
+COMPLETE = ".complete"
+#: a run folder with more entries than this is not one plmkit wrote
+MAX_ENTRIES = 100_000
+#: metrics.jsonl lines longer than this are dropped when a resumed run rewrites the file
+_MAX_METRICS_LINE = 1 << 20
 
 
 class RunDir:
@@ -47,6 +61,9 @@ class RunDir:
         self.tokenizer_dir = self.path / TOKENIZER_DIR
         self.model_dir = self.path / MODEL_DIR
         self.metrics_path = self.path / METRICS_FILE
+        self.created: list[Path] = []  # folders made for this run, outermost first
+        self.candidates: list[tuple[Path, dict[str, Any]]] = []  # verified checkpoints, newest first
+        self.damaged: list[DamagedCheckpoint] = []  # checkpoints newer than the first candidate
 
     def __str__(self) -> str:
         return str(self.path)
@@ -56,17 +73,71 @@ class RunDir:
         return (self.path / RECIPE_FILE).is_file()
 
     def saved_recipe(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / RECIPE_FILE).read_text(encoding="utf-8"))
+        """recipe.yaml as data (read within the recipe limits); RunError if it is not a recipe."""
+        from ..recipe.loader import read_data
+
+        try:
+            data = read_data(self.path / RECIPE_FILE)
+        except PlmkitError as exc:
+            raise RunError(f"{self.path / RECIPE_FILE}: damaged ({exc.lines()[0]}); nothing was written") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{self.path / RECIPE_FILE}: damaged (not a mapping of keys); nothing was written")
+        return data
 
     def latest_checkpoint(self) -> Path | None:
-        return latest_checkpoint(self.checkpoints)
+        return self.candidates[0][0] if self.candidates else None
 
     def finished_step(self) -> int | None:
-        """The step the run finished at (summary.json written), or None while unfinished."""
-        summary = self.path / SUMMARY_FILE
-        if not summary.is_file():
+        """The step the run finished at (summary.json written), or None while unfinished (or
+        when summary.json is damaged: the final checkpoint then finishes the run again)."""
+        if not (self.path / SUMMARY_FILE).is_file():
             return None
-        return json.loads(summary.read_text(encoding="utf-8")).get("step")
+        try:
+            step = read_json(self.path / SUMMARY_FILE).get("step")
+        except (DamagedCheckpoint, AttributeError):
+            return None
+        return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+    # -- deciding what to resume from (reads only) ----------------------------------------------
+    def check_confined(self) -> None:
+        """Refuse a run folder holding a symbolic link: writing through it would leave the folder."""
+        for count, entry in enumerate(_walk(self.path), start=1):
+            if count > MAX_ENTRIES:
+                raise RunError(f"{self.path}: holds more than {MAX_ENTRIES:,} files; not a plmkit run folder")
+            if entry.is_symlink():
+                raise RunError(f"{entry.path}: is a symbolic link; a run folder holds only plain files and "
+                               f"folders (nothing was written)")
+
+    def choose_checkpoints(self) -> None:
+        """Verify the checkpoints, newest first: the intact ones become the candidates to resume
+        from; damaged ones newer than the first intact one are remembered to be reported."""
+        self.candidates, self.damaged = [], []
+        for _, path in reversed(list_checkpoints(self.checkpoints)):
+            try:
+                self.candidates.append((path, verify_checkpoint(path)))
+            except DamagedCheckpoint as exc:
+                if not self.candidates:
+                    self.damaged.append(exc)
+        if self.damaged and not self.candidates:
+            first = self.damaged[0]
+            raise RunError(f"{first.path}: damaged ({first.reason}); no intact checkpoint to resume from "
+                           f"(nothing was written)")
+
+    def check_tokenizer(self) -> None:
+        """A saved tokenizer must be the one written (its files' checksums, when recorded)."""
+        marker = self.tokenizer_dir / COMPLETE
+        if not marker.is_file() or not marker.stat().st_size:  # none yet, or written before checksums
+            return
+        try:
+            manifest = read_json(marker)
+            files = manifest["files"]
+            for name, expected in files.items():
+                if not re.fullmatch(r"[\w.-]+", name) or file_digest(self.tokenizer_dir / name) != expected:
+                    raise DamagedCheckpoint(self.tokenizer_dir / name, "does not match its checksum")
+        except (DamagedCheckpoint, OSError, KeyError, TypeError, AttributeError) as exc:
+            where = exc.path if isinstance(exc, DamagedCheckpoint) else marker
+            raise RunError(f"{where}: the run's tokenizer is damaged; a run cannot continue without the tokenizer "
+                           f"it was trained with (nothing was written)") from None
 
     # -- writing ----------------------------------------------------------------------------------
     def write_start(self, recipe: Any, tokenizer: Any) -> None:
@@ -74,19 +145,21 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / RECIPE_FILE, recipe.to_yaml())
         atomic_write_json(self.path / VERSIONS_FILE, versions(recipe))
-        if not (self.tokenizer_dir / ".complete").exists():
+        if not (self.tokenizer_dir / COMPLETE).exists():
             _write_folder(self.tokenizer_dir, lambda tmp: tokenizer.save(tmp))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
+        """One line of strict JSON; a non-finite number is written as null and named in ``nonfinite``."""
+        nonfinite = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+        line = jsonable({**record, "nonfinite": nonfinite} if nonfinite else record)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(_json_line(line) + "\n")
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop records after ``step``: a resumed run writes them again."""
+        """Drop records after ``step`` (a resumed run writes them again) and lines that are not JSON."""
         if not self.metrics_path.is_file():
             return
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and _record_step(line) <= step]
+        kept = [line for line in _metrics_lines(self.metrics_path) if _record_step(line) <= step]
         atomic_write_text(self.metrics_path, "".join(line + "\n" for line in kept))
 
     def write_model(self, model: Any, recipe: Any, tokenizer: Any) -> None:
@@ -103,22 +176,95 @@ class RunDir:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / SUMMARY_FILE, summary)
 
+    # -- after deciding (resume) or failing (a new run) --------------------------------------------
+    def tidy(self) -> list[str]:
+        """Set damaged checkpoints aside as ``damaged-step-N`` and remove temporaries that killed
+        writes left; the lines to tell the user."""
+        notes = []
+        for damage in self.damaged:
+            folder = damage.path.parent
+            aside = _free_name(folder.with_name(f"damaged-{folder.name}"))
+            os.replace(folder, aside)
+            notes.append(f"{damage.path}: damaged ({damage.reason}); moved {folder.name} aside to {aside.name}")
+        for parent in (self.path, self.checkpoints, self.tokenizer_dir, self.model_dir):
+            for entry in (list(parent.iterdir()) if parent.is_dir() else []):
+                if entry.name.startswith((".tmp-", ".old-")) or (entry.name.startswith(".") and ".tmp-" in entry.name):
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        return notes
+
+    def discard(self) -> None:
+        """Remove what a run that failed before training wrote: the folders made for it, or the
+        contents of the empty folder the user gave."""
+        if not self.created:
+            for child in (list(self.path.iterdir()) if self.path.is_dir() else []):
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+            return
+        shutil.rmtree(self.created[-1], ignore_errors=True)
+        for folder in reversed(self.created[:-1]):
+            try:
+                folder.rmdir()  # only while empty: another run may have started in it meanwhile
+            except OSError:
+                break
+
+
+def _walk(folder: Path) -> Iterator[os.DirEntry]:
+    """Every entry under ``folder`` without following links, depth first."""
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                yield entry
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+
+
+def _free_name(path: Path) -> Path:
+    candidate, index = path, 1
+    while candidate.exists():
+        index += 1
+        candidate = path.with_name(f"{path.name}-{index}")
+    return candidate
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, allow_nan=False)
+
+
+def _metrics_lines(path: Path) -> Iterator[str]:
+    """The lines of metrics.jsonl that are JSON objects, read one bounded line at a time."""
+    with open(path, "rb") as handle:
+        while raw := handle.readline(_MAX_METRICS_LINE + 1):
+            if len(raw) > _MAX_METRICS_LINE or not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of an overlong or unfinished line
+                    raw = handle.readline(_MAX_METRICS_LINE + 1)
+                continue
+            try:
+                line = raw.decode("utf-8").strip()
+                if isinstance(json.loads(line), dict):
+                    yield line
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+
 
 def _record_step(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError):
-        return 0
+    step = json.loads(line).get("step", 0)
+    return step if isinstance(step, int) and not isinstance(step, bool) else 0
 
 
 def _write_folder(final: Path, fill: Any) -> None:
-    """Fill a hidden temporary folder, mark it complete, then swap it into place."""
+    """Fill a hidden temporary folder, mark it complete (with its files' checksums), then swap it
+    into place; a failure removes the temporary folder."""
     tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    fill(tmp)
-    (tmp / ".complete").write_text("", encoding="utf-8")
-    replace_folder(tmp, final)
+    try:
+        tmp.mkdir(parents=True)
+        fill(tmp)
+        files = {p.name: file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        atomic_write_json(tmp / COMPLETE, {"files": files})
+        replace_folder(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 # -- versions -------------------------------------------------------------------------------------
@@ -152,10 +298,14 @@ def load_saved_recipe(folder: str | os.PathLike, overrides: Any = ()) -> Any:
     from ..recipe.validate import load_recipe
 
     folder = Path(folder)
-    versions_file = folder / VERSIONS_FILE
     original = None
-    if versions_file.is_file():
-        original = json.loads(versions_file.read_text(encoding="utf-8")).get("recipe_file")
+    if (folder / VERSIONS_FILE).is_file():
+        try:
+            recorded = read_json(folder / VERSIONS_FILE)
+        except DamagedCheckpoint as exc:
+            raise RunError(f"{exc.path}: damaged ({exc.reason}); nothing was written") from None
+        original = recorded.get("recipe_file") if isinstance(recorded, dict) else None
+        original = original if isinstance(original, str) and "\0" not in original else None
     return load_recipe(folder / RECIPE_FILE, overrides, base=original)
 
 
@@ -166,9 +316,18 @@ def _package_version() -> str:
 
 
 # -- choosing the folder --------------------------------------------------------------------------
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one plain file name: letters, digits, ``.``, ``_`` and ``-`` (others become
+    ``-``), no leading dot or dash, at most 64 characters; ``run`` if nothing is left."""
+    return _UNSAFE.sub("-", name).strip(".-")[:64].strip(".-") or "run"
+
+
 def default_run_dir(recipe: Any) -> Path:
-    """runs/NAME-YYYYmmdd-HHMMSS under the current folder."""
-    return Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """runs/NAME-YYYYmmdd-HHMMSS under the current folder (NAME made a plain file name)."""
+    return Path("runs") / f"{safe_name(recipe.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -204,7 +363,8 @@ def open_run_dir(recipe: Any, out: str | os.PathLike | None = None, resume: str 
 
     ``resume`` must be a run folder; a changed recipe is refused unless ``accept_changes``.
     ``out`` must be new or empty, or a run of the same recipe that has not finished (it is
-    then resumed).
+    then resumed). Nothing in an existing folder is written here; ``run.candidates`` lists the
+    intact checkpoints to resume from, newest first.
     """
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
@@ -212,18 +372,29 @@ def open_run_dir(recipe: Any, out: str | os.PathLike | None = None, resume: str 
         run = RunDir(resume)
         if not run.is_run():
             raise RunError(f"{run.path}: not a plmkit run folder (no {RECIPE_FILE}); give the folder a run wrote")
-        _check_same_recipe(run, recipe, accept_changes)
+        _check_resumable(run, recipe, accept_changes)
     elif out is None:
         run = RunDir(_claim_default_folder(recipe))
+        run.created = [run.path]
     else:
-        run = RunDir(out)
+        run = RunDir(_normal(Path(out)))
         if run.path.exists() and not run.path.is_dir():
             raise RunError(f"{run.path}: exists and is not a folder; choose another --out")
         if run.path.is_dir() and any(run.path.iterdir()):
-            _check_reusable(run, recipe)
-        _make_folder(run.path)
+            if not run.is_run():
+                raise RunError(f"{run.path}: folder exists and is not empty; choose another --out (nothing was written)")
+            _check_resumable(run, recipe, accept_changes=False, strict=True)
+        else:
+            run.created = _make_folder(run.path)
+            _check_writable(run)
     _check_not_finished(run, recipe)
     return run, run.latest_checkpoint()
+
+
+def _normal(path: Path) -> Path:
+    """``a/../a/b/../c`` as the folder the system reaches (``a/c``), so that no folder on the way
+    is created for nothing; a path without ``..`` stays as given."""
+    return Path(os.path.realpath(path)) if ".." in path.parts else path
 
 
 def _claim_default_folder(recipe: Any) -> Path:
@@ -242,32 +413,61 @@ def _claim_default_folder(recipe: Any) -> Path:
     raise RunError(f"{base}: too many runs started at once; choose a folder with --out")
 
 
-def _make_folder(path: Path) -> None:
+def _make_folder(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; the folders created, outermost first."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    created = []
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            created.append(folder)
     except OSError as exc:
-        raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose another --out")
+        for made in reversed(created):
+            shutil.rmtree(made, ignore_errors=True)
+        raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose another --out") from None
+    return created
 
 
-def _check_same_recipe(run: RunDir, recipe: Any, accept_changes: bool) -> None:
-    changes = recipe_diff(run.saved_recipe(), _normalise(recipe.to_dict()))
-    if not changes or accept_changes:
-        return
-    header = Problem("", f"{run.path}: the recipe differs from the one this run was trained with; "
-                         "pass --accept-changes to continue with the new one:")
-    lines = [Problem(f"  {key}", f"{old!r} -> {new!r}") for key, old, new in changes]
-    raise RunError(problems=[header] + lines)
+def _check_writable(run: RunDir) -> None:
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".tmp-write-test-", dir=run.path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunError(f"{run.path}: cannot write into the run folder ({exc.strerror}); choose another --out") from None
 
 
-def _check_reusable(run: RunDir, recipe: Any) -> None:
-    if not run.is_run():
-        raise RunError(f"{run.path}: folder exists and is not empty; choose another --out (nothing was written)")
-    if recipe_diff(run.saved_recipe(), _normalise(recipe.to_dict())):
+def _check_resumable(run: RunDir, recipe: Any, accept_changes: bool, strict: bool = False) -> None:
+    """Everything a resume needs, decided before anything is written."""
+    run.check_confined()
+    run.choose_checkpoints()
+    trained_with = run.candidates[0][1].get("recipe") if run.candidates else None
+    changes = recipe_diff(trained_with or run.saved_recipe(), _normalise(recipe.to_dict()))
+    tokenizer = [(k, old, new) for k, old, new in changes if k == "tokenizer" or k.startswith("tokenizer.")]
+    if tokenizer:
+        key, old, new = tokenizer[0]
+        raise RunError(f"{run.path}: {key}: {old!r} -> {new!r}: a run's tokenizer cannot change (the model's "
+                       f"embeddings belong to the ids of its tokenizer/); start a new run (nothing was written)")
+    if changes and strict:
         raise RunError(f"{run.path}: holds a run of a different recipe; choose another --out, or "
                        f"--resume {run.path} to continue that run (nothing was written)")
+    if changes and not accept_changes:
+        header = Problem("", f"{run.path}: the recipe differs from the one this run was trained with; "
+                             "pass --accept-changes to continue with the new one:")
+        lines = [Problem(f"  {key}", f"{old!r} -> {new!r}") for key, old, new in changes]
+        raise RunError(problems=[header] + lines)
+    run.check_tokenizer()
 
 
 def _check_not_finished(run: RunDir, recipe: Any) -> None:
+    if run.candidates and run.candidates[0][1]["step"] > recipe.train.steps:
+        path, state = run.candidates[0]
+        raise RunError(f"{path}: the checkpoint is at step {state['step']}, beyond train.steps {recipe.train.steps}; "
+                       f"continue with train.steps={state['step']} or more and --accept-changes (nothing was written)")
     finished = run.finished_step()
     if finished is not None and finished >= recipe.train.steps:
         raise RunError(f"{run.path}: this run already finished all {finished} steps; to train on, "
