@@ -10,17 +10,24 @@ plmkit follows transformers.
 
 There is no KV cache: each new token recomputes the (at most ``max_positions``) context. For the
 small models plmkit trains this costs little and keeps the model contract simple.
+
+Generation streams: ``stream_ids`` yields each id as it is drawn and ``stream_text`` each piece of
+text as soon as it is complete (a character split across tokens is held back until its last
+byte), decoding only a window of the latest tokens, so a step costs the same however long the
+output grows. There is no cap on the number of tokens: past ``max_positions`` the context slides.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from typing import Any, Iterable, Iterator
 
 import torch
 
-from .errors import RecipeError, RunError
+from .errors import RecipeError
 
-__all__ = ["top_k_filter", "top_p_filter", "next_token", "generate_ids"]
+__all__ = ["top_k_filter", "top_p_filter", "next_token", "generate_ids", "stream_ids", "stream_text",
+           "check_sampling", "check_causal"]
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -59,19 +66,29 @@ def next_token(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def check_sampling(temperature: float, top_k: int | None, top_p: float | None, max_tokens: int) -> None:
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None, max_tokens: int,
+                   seed: int | None = None) -> None:
     """Reject impossible sampling settings with one line each (exit 2: the command line is wrong)."""
-    if temperature < 0:
-        raise RecipeError(f"--temperature: {temperature} is negative; use 0 (greedy) or more")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise RecipeError(f"--temperature: {temperature} is not a finite number >= 0; use 0 (greedy) or more")
     if top_k is not None and top_k < 0:
         raise RecipeError(f"--top-k: {top_k} is negative; use 0 (off) or a positive count")
     if top_p is not None and not 0 < top_p <= 1:
         raise RecipeError(f"--top-p: {top_p} is outside (0, 1]")
     if max_tokens < 0:
         raise RecipeError(f"--max-tokens: {max_tokens} is negative")
+    if seed is not None and not 0 <= seed < 2**64:
+        raise RecipeError(f"--seed: {seed} is outside 0 .. 2**64 - 1")
 
 
-@torch.inference_mode()
+def check_causal(model: torch.nn.Module) -> None:
+    """Only a causal model continues text; anything else is a usage mistake (exit 2)."""
+    direction = getattr(model, "direction", "causal")
+    if direction != "causal":
+        raise RecipeError(f"generate needs a causal model (model.direction: causal); this model is "
+                          f"{direction}: use plmkit embed or plmkit eval instead")
+
+
 def generate_ids(
     model: torch.nn.Module,
     prompt_ids: list[int],
@@ -88,16 +105,33 @@ def generate_ids(
     Only the new ids are returned (a stop id, if reached, included). The context is cut to the
     last ``max_positions`` tokens, the longest sequence the model's position table accepts.
     """
-    if getattr(model, "direction", "causal") != "causal":
-        raise RunError(f"generate needs a causal model (model.direction: causal); this model is "
-                       f"{model.direction}: use plmkit embed or plmkit eval instead")
-    check_sampling(temperature, top_k, top_p, max_tokens)
+    return list(stream_ids(model, prompt_ids, max_tokens, temperature, top_k, top_p, seed, stop_ids, max_positions))
+
+
+def stream_ids(
+    model: torch.nn.Module,
+    prompt_ids: list[int],
+    max_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    stop_ids: Iterable[int] = (),
+    max_positions: int | None = None,
+) -> Iterator[int]:
+    """``generate_ids``, one id at a time as each is drawn (the settings are checked at once)."""
+    check_causal(model)
+    check_sampling(temperature, top_k, top_p, max_tokens, seed)
     if not prompt_ids:
         raise RecipeError("--prompt: the prompt encodes to no tokens; give some text")
+    return _draw(model, list(prompt_ids), max_tokens, temperature, top_k, top_p, seed, set(stop_ids), max_positions)
+
+
+def _draw(model: torch.nn.Module, ids: list[int], max_tokens: int, temperature: float, top_k: int | None,
+          top_p: float | None, seed: int | None, stop: set[int], max_positions: int | None) -> Iterator[int]:
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(0 if seed is None else seed)
-    stop, ids, new = set(stop_ids), list(prompt_ids), []
     was_training = model.training
     model.eval()
     try:
@@ -105,12 +139,69 @@ def generate_ids(
             context = ids[-max_positions:] if max_positions else ids
             input_ids = torch.tensor([context], dtype=torch.long, device=device)  # (1, T)
             model.reset_states()  # the whole context is fed again at every step
-            logits = model(input_ids=input_ids).logits[:, -1, :]  # (1, V)
-            token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
+            with torch.inference_mode():
+                logits = model(input_ids=input_ids).logits[:, -1, :]  # (1, V)
+                token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
             ids.append(token)
-            new.append(token)
+            yield token
             if token in stop:
                 break
     finally:
         model.train(was_training)
-    return new
+
+
+def stream_text(run: Any, prompt: str, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, seed: int | None = None) -> Iterator[str]:
+    """The prompt continued by a run's causal model, as pieces of text: the prompt first, then
+    each new piece as it is complete (stops at the end-of-document token). The pieces joined are
+    exactly the decoded prompt and continuation."""
+    tok = run.tokenizer
+    check_causal(run.model)
+    start = [tok.bos_id] if tok.bos_id is not None else []  # training put it before every document
+    prompt_ids = start + tok.encode(prompt)
+    stop = {i for i in (tok.eos_id, tok.sep_id) if i is not None}
+    new = stream_ids(run.model, prompt_ids, max_tokens, temperature, top_k, top_p, seed, stop,
+                     max_positions=run.recipe.model.max_positions)
+    text = _IncrementalText(tok, prompt_ids[len(start):])
+    yield text.add()
+    for token in new:
+        if token not in stop:
+            yield text.add(token)
+    yield text.finish()
+
+
+class _IncrementalText:
+    """The text of a growing list of ids, a piece at a time. Only a window of the latest ids is
+    decoded (restarted, keeping ``KEEP`` ids of context, once it passes ``WINDOW``), and a piece
+    ending in an unfinished character (U+FFFD) is held back until the character completes."""
+
+    WINDOW, KEEP = 64, 8
+
+    def __init__(self, tokenizer: Any, ids: list[int]) -> None:
+        self.tokenizer, self.window, self.shown = tokenizer, list(ids), ""
+
+    def add(self, token: int | None = None) -> str:
+        if token is not None:
+            self.window.append(token)
+        text = self.tokenizer.decode(self.window)
+        if not text.startswith(self.shown):  # a decoder that rewrote earlier text: show only what is new
+            self.shown = text[: len(_common_prefix(text, self.shown))]
+        complete = text.rstrip("\ufffd")
+        piece = complete[len(self.shown):] if len(complete) > len(self.shown) else ""
+        self.shown += piece
+        if len(self.window) > self.WINDOW and complete == text:
+            self.window = self.window[-self.KEEP:]
+            self.shown = self.tokenizer.decode(self.window)
+        return piece
+
+    def finish(self) -> str:
+        """What was held back (an unfinished character at the very end)."""
+        text = self.tokenizer.decode(self.window)
+        return text[len(self.shown):] if text.startswith(self.shown) else ""
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]

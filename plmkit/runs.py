@@ -40,15 +40,9 @@ class Run:
     def generate(self, prompt: str, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, seed: int | None = None) -> str:
         """The prompt continued by a causal model (stops at the end-of-document token)."""
-        from .generation import generate_ids
+        from .generation import stream_text
 
-        tok = self.tokenizer
-        start = [tok.bos_id] if tok.bos_id is not None else []  # training put it before every document
-        prompt_ids = start + tok.encode(prompt)
-        stop = {i for i in (tok.eos_id, tok.sep_id) if i is not None}
-        new = generate_ids(self.model, prompt_ids, max_tokens, temperature, top_k, top_p, seed, stop,
-                           max_positions=self.recipe.model.max_positions)
-        return tok.decode(prompt_ids[len(start):] + [i for i in new if i not in stop])
+        return "".join(stream_text(self, prompt, max_tokens, temperature, top_k, top_p, seed))
 
     def embed(self, text: str, layer: str | int | None = None) -> tuple[list[str], Any]:
         """Contextual vectors of a text: (tokens, tensor (T, D)).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from plmkit.errors import RecipeError, RunError
+from plmkit.errors import RecipeError
 from plmkit.generation import generate_ids, next_token, top_k_filter, top_p_filter
 
 transformers = pytest.importorskip("transformers")
@@ -96,7 +96,7 @@ def test_bad_settings_and_non_causal_models_are_refused(gpt2_pair):
         generate_ids(ours, [1], max_tokens=3, temperature=-1)
     ours.direction = "bidirectional"
     try:
-        with pytest.raises(RunError, match="needs a causal model"):
+        with pytest.raises(RecipeError, match="needs a causal model"):
             generate_ids(ours, [1], max_tokens=3)
     finally:
         ours.direction = "causal"

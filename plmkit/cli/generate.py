@@ -1,12 +1,15 @@
 """``plmkit generate RUN --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]``.
 
-Continues a prompt with a trained causal model and prints prompt + continuation. Sampling follows
-transformers' order (temperature, top-k, top-p); temperature 0 is greedy.
+Continues a prompt with a trained causal model and prints prompt + continuation, each piece as
+soon as it is drawn (there is no cap on --max-tokens: past the model's max_positions the context
+slides; Ctrl-C or a closed pipe stops it). Sampling follows transformers' order (temperature,
+top-k, top-p); temperature 0 is greedy. A model that is not causal is a usage mistake (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,10 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..generation import check_sampling
+    from ..generation import check_sampling, stream_text
     from ..runs import load_run
 
-    check_sampling(args.temperature, args.top_k, args.top_p, args.max_tokens)  # before loading anything
+    check_sampling(args.temperature, args.top_k, args.top_p, args.max_tokens, args.seed)  # before loading anything
     loaded = load_run(args.run_dir)
-    print(loaded.generate(args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed))
+    pieces = stream_text(loaded, args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed)
+    for piece in pieces:  # each piece as soon as it is drawn: a long generation shows its progress
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
     return 0

@@ -386,8 +386,8 @@ def _state_problem(state: Any, path: Path) -> str | None:
     best = state.get("best", {})
     if not isinstance(best, dict) or not all(_number(v) for v in best.values()):
         return "best is not an object of finite numbers"
-    if not isinstance(state.get("rng"), dict) or not isinstance(state.get("recipe", {}), dict):
-        return "rng or recipe is not a JSON object"
+    if not all(isinstance(state.get(key, {}), dict) for key in ("rng", "recipe", "tokenizer")) or "rng" not in state:
+        return "rng, recipe or tokenizer is not a JSON object"
     if state.get("scaler") is not None and not isinstance(state["scaler"], dict):
         return "scaler is not a JSON object"
     files = state.get("files")

@@ -150,6 +150,7 @@ class _Loop:
         self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
         self.progress, self.state = progress, state
         self.hook = _hooks()
+        self.tokenizer_files = run.tokenizer_files()  # checkpoints record the tokenizer they belong to
 
     def run(self, started: float) -> RunResult:
         train, step = self.train, self.state["step"]
@@ -247,7 +248,8 @@ class _Loop:
 
         largest = max(self.state.get("max_batch_size", 0), self.train.batch_size)
         trainer_state = {"instances": self.instances, "best": self.state.get("best", {}), "max_batch_size": largest,
-                         "recipe": _normalise(self.recipe.to_dict())}  # what these weights were trained with
+                         # what these weights were trained with: a resume compares against it
+                         "recipe": _normalise(self.recipe.to_dict()), "tokenizer": self.tokenizer_files}
         save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
                         scaler=self.placement.scaler)
         self.last_checkpoint = time.monotonic()

@@ -123,18 +123,26 @@ class RunDir:
             raise RunError(f"{first.path}: damaged ({first.reason}); no intact checkpoint to resume from "
                            f"(nothing was written)")
 
+    def tokenizer_files(self) -> dict[str, Any]:
+        """name -> size and SHA-256 of each file of the saved tokenizer (checkpoints record it)."""
+        return {p.name: file_digest(p) for p in sorted(self.tokenizer_dir.iterdir())
+                if p.is_file() and p.name != COMPLETE} if self.tokenizer_dir.is_dir() else {}
+
     def check_tokenizer(self) -> None:
-        """A saved tokenizer must be the one written (its files' checksums, when recorded)."""
+        """The saved tokenizer must be the one the checkpoint was trained with (or, for checkpoints
+        that do not record it, the one its .complete marker lists)."""
+        recorded = self.candidates[0][1].get("tokenizer") if self.candidates else None
         marker = self.tokenizer_dir / COMPLETE
-        if not marker.is_file() or not marker.stat().st_size:  # none yet, or written before checksums
-            return
         try:
-            manifest = read_json(marker)
-            files = manifest["files"]
-            for name, expected in files.items():
-                if not re.fullmatch(r"[\w.-]+", name) or file_digest(self.tokenizer_dir / name) != expected:
-                    raise DamagedCheckpoint(self.tokenizer_dir / name, "does not match its checksum")
-        except (DamagedCheckpoint, OSError, KeyError, TypeError, AttributeError) as exc:
+            if recorded is None and marker.is_file() and marker.stat().st_size:
+                recorded = read_json(marker)["files"]
+            if recorded is None:  # a run that has no checkpoint yet, or one older than checksums
+                return
+            found = self.tokenizer_files() if marker.is_file() else {}
+            for name, expected in dict(recorded).items():
+                if found.get(name) != expected:
+                    raise DamagedCheckpoint(self.tokenizer_dir / str(name), "is missing or does not match its checksum")
+        except (DamagedCheckpoint, OSError, KeyError, TypeError, ValueError) as exc:
             where = exc.path if isinstance(exc, DamagedCheckpoint) else marker
             raise RunError(f"{where}: the run's tokenizer is damaged; a run cannot continue without the tokenizer "
                            f"it was trained with (nothing was written)") from None
