@@ -317,8 +317,8 @@ def _reason(exc: BaseException) -> str:
     """``No space left on device``, from an OSError or from safetensors' wrapped I/O error."""
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
-    found = re.search(r'message: "([^"]+)"', str(exc))
-    return found.group(1) if found else str(exc).strip().splitlines()[0][:160]
+    found = re.search(r'message: "([^"]+)"|I/O error: (.+?) \(os error \d+\)', str(exc))
+    return next(g for g in found.groups() if g) if found else str(exc).strip().splitlines()[0][:160]
 
 
 def replace_folder(tmp: Path, final: Path) -> None:

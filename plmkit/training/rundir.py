@@ -386,17 +386,24 @@ def open_run_dir(recipe: Any, out: str | os.PathLike | None = None, resume: str 
         run.created = [run.path]
     else:
         run = RunDir(_normal(Path(out)))
-        if run.path.exists() and not run.path.is_dir():
-            raise RunError(f"{run.path}: exists and is not a folder; choose another --out")
-        if run.path.is_dir() and any(run.path.iterdir()):
-            if not run.is_run():
-                raise RunError(f"{run.path}: folder exists and is not empty; choose another --out (nothing was written)")
-            _check_resumable(run, recipe, accept_changes=False, strict=True)
-        else:
-            run.created = _make_folder(run.path)
-            _check_writable(run)
+        try:
+            _open_out(run, recipe)
+        except OSError as exc:  # a folder on the way that cannot be read
+            raise RunError(f"{run.path}: cannot use the run folder ({exc.strerror}); choose another --out") from None
     _check_not_finished(run, recipe)
     return run, run.latest_checkpoint()
+
+
+def _open_out(run: RunDir, recipe: Any) -> None:
+    if run.path.exists() and not run.path.is_dir():
+        raise RunError(f"{run.path}: exists and is not a folder; choose another --out")
+    if run.path.is_dir() and any(run.path.iterdir()):
+        if not run.is_run():
+            raise RunError(f"{run.path}: folder exists and is not empty; choose another --out (nothing was written)")
+        _check_resumable(run, recipe, accept_changes=False, strict=True)
+    else:
+        run.created = _make_folder(run.path)
+        _check_writable(run)
 
 
 def _normal(path: Path) -> Path:
