@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser([verb] if verb in VERBS else [])
     args, extra = parser.parse_known_args(argv)
     if extra:  # KEY=VALUE overrides may follow options too (run RECIPE --out DIR train.steps=5)
-        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        unknown = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         args.overrides = [*args.overrides, *extra]
     if getattr(args, "handler", None) is None:
         parser.print_help()

@@ -261,8 +261,14 @@ def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
-    found = list_checkpoints(folder)
-    return found[-1][1] if found else None
+    """The newest checkpoint under ``folder`` that verifies (a damaged one is passed over)."""
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            verify_checkpoint(path)
+            return path
+        except DamagedCheckpoint:
+            continue
+    return None
 
 
 def save_checkpoint(
