@@ -194,7 +194,7 @@ def summarize(recipe: Any, device: Any = None) -> str:
     also whether training fits in its memory."""
     size = estimate(recipe)
     parts = ", ".join(f"{name} {count:,}" for name, count in size.by_part.items())
-    counted = f" (extrapolated from 8 and 16 layers)" if size.extrapolated else ""
+    counted = " (extrapolated from 8 and 16 layers)" if size.extrapolated else ""
     lines = [
         f"# parameters: {size.parameters:,}{counted} ({parts})",
         f"# training memory (estimate): {_human(size.total_bytes)} = weights, gradients and AdamW state "

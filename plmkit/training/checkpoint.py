@@ -40,6 +40,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from ..errors import RunError
+from .files import (DamagedFile, _written, atomic_write_json, atomic_write_text, file_digest, jsonable,
+                    read_json, replace_folder)
 
 __all__ = [
     "atomic_write_text",
@@ -53,10 +55,7 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "verify_checkpoint",
-    "DamagedCheckpoint",
-    "read_json",
-    "jsonable",
-    "file_digest",
+    "replace_folder",
 ]
 
 MODEL_FILE = "model.safetensors"
@@ -66,104 +65,6 @@ STATE_FILE = "trainer_state.json"
 FORMAT = 2  # 2: trainer_state.json holds checksums ("files", "checksum"); 1 is still read
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 _CHECKED_FILES = (MODEL_FILE, OPTIMIZER_FILE, OPTIMIZER_JSON)
-#: JSON metadata files are read only up to this size (trainer_state.json is a few hundred KB)
-MAX_JSON_BYTES = 64 * 1024 * 1024
-
-
-class DamagedCheckpoint(Exception):
-    """A checkpoint file that cannot be what plmkit wrote: ``path`` names it, ``reason`` says why."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
-
-
-# -- atomic files --------------------------------------------------------------------------------
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on some OSes
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot fsync
-        pass
-    finally:
-        os.close(fd)
-
-
-def _commit(tmp: Path, path: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # the permissions of an ordinary new file (safetensors makes 0600)
-    _fsync(tmp)
-    os.replace(tmp, path)
-
-
-def _written(path: Path, write: Any) -> None:
-    """Run ``write(tmp)`` then commit ``tmp`` as ``path``; a failure removes ``tmp`` and re-raises."""
-    tmp = _temporary(path)
-    try:
-        write(tmp)
-        _commit(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    _written(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def jsonable(data: Any) -> Any:
-    """``data`` with every infinite or NaN float replaced by None (JSON has neither)."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: jsonable(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [jsonable(v) for v in data]
-    return data
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """``data`` as strict JSON (non-finite floats written as null), atomically."""
-    atomic_write_text(path, json.dumps(jsonable(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def read_json(path: str | os.PathLike, limit: int = MAX_JSON_BYTES) -> Any:
-    """A JSON file plmkit wrote; ``DamagedCheckpoint`` (naming the file) when it is missing, larger
-    than ``limit``, not UTF-8, not JSON, or nested too deeply to parse."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise DamagedCheckpoint(path, f"cannot be read ({exc.strerror})") from None
-    if len(raw) > limit:
-        raise DamagedCheckpoint(path, f"is larger than {limit // (1024 * 1024)} MiB")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise DamagedCheckpoint(path, f"is not valid JSON ({reason})") from None
-
-
-def file_digest(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"bytes": size, "sha256": hex}`` of a file, read in 1 MiB pieces."""
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        while piece := handle.read(1 << 20):
-            digest.update(piece)
-            size += len(piece)
-    return {"bytes": size, "sha256": digest.hexdigest()}
-
-
 def _self_checksum(state: dict[str, Any]) -> str:
     """SHA-256 of a trainer state's content, its own ``checksum`` left out."""
     body = {k: v for k, v in state.items() if k != "checksum"}
@@ -266,7 +167,7 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
         try:
             verify_checkpoint(path)
             return path
-        except DamagedCheckpoint:
+        except DamagedFile:
             continue
     return None
 
@@ -327,18 +228,6 @@ def _reason(exc: BaseException) -> str:
     return next(g for g in found.groups() if g) if found else str(exc).strip().splitlines()[0][:160]
 
 
-def replace_folder(tmp: Path, final: Path) -> None:
-    """Move the finished folder ``tmp`` to ``final``, swapping out any folder already there."""
-    if final.exists():  # the same step written again (a resumed run with changes): swap it out
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _fsync(final.parent)
-
-
 def _prune(folder: Path, keep: int) -> None:
     for _, path in list_checkpoints(folder)[:-keep] if keep > 0 else []:
         shutil.rmtree(path, ignore_errors=True)
@@ -350,25 +239,25 @@ def _prune(folder: Path, keep: int) -> None:
 def verify_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The trainer state of checkpoint ``path`` after checking, before anything is loaded, that
     every file is the one plmkit wrote (size and SHA-256) and every value has its type and range.
-    Raises ``DamagedCheckpoint`` naming the first file that is not."""
+    Raises ``DamagedFile`` naming the first file that is not."""
     path = Path(path)
     state_file = path / STATE_FILE
     state = read_json(state_file)
     problem = _state_problem(state, path)
     if problem:
-        raise DamagedCheckpoint(state_file, problem)
+        raise DamagedFile(state_file, problem)
     for name in _CHECKED_FILES:
         if not (path / name).is_file():
-            raise DamagedCheckpoint(path / name, "is missing")
+            raise DamagedFile(path / name, "is missing")
     for name, expected in (state.get("files") or {}).items():
         try:
             found = file_digest(path / name)
         except OSError as exc:
-            raise DamagedCheckpoint(path / name, f"cannot be read ({exc.strerror})") from None
+            raise DamagedFile(path / name, f"cannot be read ({exc.strerror})") from None
         if found["bytes"] != expected["bytes"]:
-            raise DamagedCheckpoint(path / name, f"has {found['bytes']:,} bytes, not the {expected['bytes']:,} written")
+            raise DamagedFile(path / name, f"has {found['bytes']:,} bytes, not the {expected['bytes']:,} written")
         if found["sha256"] != expected["sha256"]:
-            raise DamagedCheckpoint(path / name, "does not match its checksum (the file was changed or corrupted)")
+            raise DamagedFile(path / name, "does not match its checksum (the file was changed or corrupted)")
     return state
 
 
@@ -421,7 +310,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore model, optimiser, scaler and RNGs from a checkpoint folder; return its trainer state.
 
-    ``DamagedCheckpoint`` when a file is not what plmkit wrote (nothing restored from it counts);
+    ``DamagedFile`` when a file is not what plmkit wrote (nothing restored from it counts);
     ``RuntimeError``/``ValueError``/``KeyError`` when the checkpoint is intact but the model or
     optimiser has other shapes than the checkpoint's.
     """
@@ -430,14 +319,14 @@ def load_checkpoint(
     try:
         load_weights(model, path / MODEL_FILE, device=device)
     except SafetensorError as exc:  # format 1 (no checksums): a damaged header shows only here
-        raise DamagedCheckpoint(path / MODEL_FILE, f"is not a safetensors file ({_reason(exc)})") from None
+        raise DamagedFile(path / MODEL_FILE, f"is not a safetensors file ({_reason(exc)})") from None
     if optimizer is not None:
         # loaded on the CPU: load_state_dict moves each tensor to its parameter's device
         # (AdamW keeps its ``step`` counters on the CPU)
         try:
             tensors = load_file(str(path / OPTIMIZER_FILE), device="cpu")
         except SafetensorError as exc:
-            raise DamagedCheckpoint(path / OPTIMIZER_FILE, f"is not a safetensors file ({_reason(exc)})") from None
+            raise DamagedFile(path / OPTIMIZER_FILE, f"is not a safetensors file ({_reason(exc)})") from None
         structure = read_json(path / OPTIMIZER_JSON)
         optimizer.load_state_dict(_join_optimizer(tensors, structure))
     if scaler is not None and state.get("scaler"):
@@ -446,5 +335,5 @@ def load_checkpoint(
         try:
             set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise DamagedCheckpoint(path / STATE_FILE, f"holds RNG states that cannot be restored ({exc})") from None
+            raise DamagedFile(path / STATE_FILE, f"holds RNG states that cannot be restored ({exc})") from None
     return state

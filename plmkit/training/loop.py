@@ -23,7 +23,6 @@ import math
 import random
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,13 @@ from safetensors import SafetensorError
 from ..errors import PlmkitError, Problem, RecipeError, RunError
 from ..recipe.objectives import untrainable
 from ..evaluation.metrics import evaluate
-from .checkpoint import DamagedCheckpoint, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .files import DamagedFile
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .progress import Progress, Silent
-from .rundir import RunDir, open_run_dir
+from .opening import open_run_dir, recipe_record
+from .rundir import RunDir
+from .signals import RaiseOnTerminate, StopOnSignals, Terminated, stopped_by
 
 __all__ = ["train", "RunResult", "Terminated"]
 
@@ -69,7 +71,7 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
     if why:  # before anything is written
         raise RecipeError(problems=[Problem("model.head", why)])
     started = time.monotonic()
-    with _RaiseOnTerminate():
+    with RaiseOnTerminate():
         placement = recipe.device.component.build(recipe.device.params, None)
         _check_memory(recipe, placement)  # before anything is allocated or written
         run, _ = open_run_dir(recipe, out_dir, resume, accept_changes)
@@ -114,7 +116,7 @@ def _resume_from(run: RunDir, recipe: Any, model: Any, optimizer: Any, placement
     for checkpoint, _ in run.candidates:
         try:
             state = load_checkpoint(checkpoint, model, optimizer, placement.scaler, placement.device)
-        except DamagedCheckpoint as exc:
+        except DamagedFile as exc:
             run.damaged.append(exc)
             continue
         except (RuntimeError, KeyError, ValueError) as exc:
@@ -163,7 +165,7 @@ class _Loop:
         metrics: dict[str, float] = {}
         self.model.train()
         self.last_checkpoint = time.monotonic()
-        with _StopOnSignals() as interrupt:
+        with StopOnSignals() as interrupt:
             while step < train.steps:
                 t0 = time.monotonic()
                 lr = learning_rate(step, train)
@@ -185,7 +187,7 @@ class _Loop:
                     what = "interrupted" if interrupt.requested == signal.SIGINT else "terminated (SIGTERM)"
                     self.progress.message(f"{what} at step {step}; checkpoint saved. Continue with: "
                                           f"plmkit run --resume {self.run_dir.path}")
-                    raise _stopped_by(interrupt.requested)
+                    raise stopped_by(interrupt.requested)
         if not metrics:  # resumed from the final checkpoint of a run killed before it finished
             metrics = self._evaluate(step)
         return self._finish(step, metrics, started)
@@ -244,12 +246,10 @@ class _Loop:
         return bool(minutes) and time.monotonic() - self.last_checkpoint >= minutes * 60
 
     def _checkpoint(self, step: int) -> None:
-        from .rundir import _normalise
-
         largest = max(self.state.get("max_batch_size", 0), self.train.batch_size)
         trainer_state = {"instances": self.instances, "best": self.state.get("best", {}), "max_batch_size": largest,
                          # what these weights were trained with: a resume compares against it
-                         "recipe": _normalise(self.recipe.to_dict()), "tokenizer": self.tokenizer_files}
+                         "recipe": recipe_record(self.recipe), "tokenizer": self.tokenizer_files}
         save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
                         scaler=self.placement.scaler)
         self.last_checkpoint = time.monotonic()
@@ -345,56 +345,3 @@ def _oom_message(recipe: Any, placement: Any, step: int) -> str:
     return (f"train.batch_size: a micro-batch of {t.batch_size // t.grad_accum} x {t.seq_len} tokens does not fit "
             f"in memory on {placement.device} (step {step + 1}); lower train.batch_size or raise train.grad_accum "
             f"(now {t.grad_accum})")
-
-
-class Terminated(KeyboardInterrupt):
-    """The run stopped because of SIGTERM (after a checkpoint when it was training)."""
-
-    exit_code = 128 + signal.SIGTERM
-
-
-def _stopped_by(signum: int) -> KeyboardInterrupt:
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
-class _RaiseOnTerminate:
-    """Outside the loop (while preparing), SIGTERM stops at once, as Ctrl-C does: the half-made
-    run folder is removed on the way out. Only in the main thread."""
-
-    def __enter__(self) -> "_RaiseOnTerminate":
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    @staticmethod
-    def _handle(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-class _StopOnSignals:
-    """The first SIGINT or SIGTERM asks the loop to checkpoint and stop at the end of the current
-    step (``requested`` holds its number); a second one stops at once. Only in the main thread
-    (signals cannot be caught elsewhere)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __enter__(self) -> "_StopOnSignals":
-        self.requested: int | None = None
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested is not None:
-            raise _stopped_by(signum)
-        self.requested = signum
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)

@@ -9,12 +9,11 @@
     summary.json     final held-out metrics, baselines, wall time; written last
 
 A run never writes into a non-empty folder unless that folder is a run of the same recipe that
-can be resumed: nothing a user already has is overwritten by accident. Writes stay inside the
-folder the user gave (or ``runs/``): a recipe's name becomes a plain file name, and a run folder
-that holds a symbolic link is refused. Resuming decides everything before it writes anything: the
-checkpoint to continue from (the newest that verifies; damaged newer ones are reported and set
-aside as ``damaged-step-N``), the recipe (compared with the one the checkpoint was trained with),
-and the tokenizer (a run's tokenizer never changes).
+can be resumed: nothing a user already has is overwritten by accident (``opening.py`` decides).
+Writes stay inside the folder the user gave (or ``runs/``): a recipe's name becomes a plain file
+name, and a run folder that holds a symbolic link is refused. A resumed run continues from the
+newest checkpoint that verifies; damaged newer ones are reported and set aside as
+``damaged-step-N`` once the resume has been decided (``tidy``).
 """
 
 from __future__ import annotations
@@ -25,18 +24,16 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 
-from ..errors import PlmkitError, Problem, RunError
-from .checkpoint import (DamagedCheckpoint, atomic_write_json, atomic_write_text, file_digest, jsonable,
-                         list_checkpoints, read_json, replace_folder, save_weights, verify_checkpoint)
+from ..errors import PlmkitError, RunError
+from .checkpoint import list_checkpoints, save_weights, verify_checkpoint
+from .files import DamagedFile, atomic_write_json, atomic_write_text, file_digest, jsonable, read_json, replace_folder
 
-__all__ = ["RunDir", "default_run_dir", "safe_name", "recipe_diff", "open_run_dir", "load_saved_recipe", "versions"]
+__all__ = ["RunDir", "default_run_dir", "safe_name", "load_saved_recipe", "versions"]
 
 RECIPE_FILE = "recipe.yaml"
 VERSIONS_FILE = "versions.json"
@@ -63,7 +60,7 @@ class RunDir:
         self.metrics_path = self.path / METRICS_FILE
         self.created: list[Path] = []  # folders made for this run, outermost first
         self.candidates: list[tuple[Path, dict[str, Any]]] = []  # verified checkpoints, newest first
-        self.damaged: list[DamagedCheckpoint] = []  # checkpoints newer than the first candidate
+        self.damaged: list[DamagedFile] = []  # checkpoints newer than the first candidate
 
     def __str__(self) -> str:
         return str(self.path)
@@ -94,7 +91,7 @@ class RunDir:
             return None
         try:
             step = read_json(self.path / SUMMARY_FILE).get("step")
-        except (DamagedCheckpoint, AttributeError):
+        except (DamagedFile, AttributeError):
             return None
         return step if isinstance(step, int) and not isinstance(step, bool) else None
 
@@ -115,7 +112,7 @@ class RunDir:
         for _, path in reversed(list_checkpoints(self.checkpoints)):
             try:
                 self.candidates.append((path, verify_checkpoint(path)))
-            except DamagedCheckpoint as exc:
+            except DamagedFile as exc:
                 if not self.candidates:
                     self.damaged.append(exc)
         if self.damaged and not self.candidates:
@@ -141,9 +138,9 @@ class RunDir:
             found = self.tokenizer_files() if marker.is_file() else {}
             for name, expected in dict(recorded).items():
                 if found.get(name) != expected:
-                    raise DamagedCheckpoint(self.tokenizer_dir / str(name), "is missing or does not match its checksum")
-        except (DamagedCheckpoint, OSError, KeyError, TypeError, ValueError) as exc:
-            where = exc.path if isinstance(exc, DamagedCheckpoint) else marker
+                    raise DamagedFile(self.tokenizer_dir / str(name), "is missing or does not match its checksum")
+        except (DamagedFile, OSError, KeyError, TypeError, ValueError) as exc:
+            where = exc.path if isinstance(exc, DamagedFile) else marker
             raise RunError(f"{where}: the run's tokenizer is damaged; a run cannot continue without the tokenizer "
                            f"it was trained with (nothing was written)") from None
 
@@ -310,7 +307,7 @@ def load_saved_recipe(folder: str | os.PathLike, overrides: Any = ()) -> Any:
     if (folder / VERSIONS_FILE).is_file():
         try:
             recorded = read_json(folder / VERSIONS_FILE)
-        except DamagedCheckpoint as exc:
+        except DamagedFile as exc:
             raise RunError(f"{exc.path}: damaged ({exc.reason}); nothing was written") from None
         original = recorded.get("recipe_file") if isinstance(recorded, dict) else None
         original = original if isinstance(original, str) and "\0" not in original else None
@@ -336,154 +333,3 @@ def safe_name(name: str) -> str:
 def default_run_dir(recipe: Any) -> Path:
     """runs/NAME-YYYYmmdd-HHMMSS under the current folder (NAME made a plain file name)."""
     return Path("runs") / f"{safe_name(recipe.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict) and data:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(data, (list, tuple)) and data and any(isinstance(v, (dict, list)) for v in data):
-        out = {}
-        for index, value in enumerate(data):
-            out.update(_flatten(value, f"{prefix}.{index}"))
-        return out
-    return {prefix: list(data) if isinstance(data, tuple) else data}
-
-
-def recipe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(dotted key, old value, new value) for every leaf that differs; ``<absent>`` if missing."""
-    a, b = _flatten(old), _flatten(new)
-    missing = "<absent>"
-    return [(key, a.get(key, missing), b.get(key, missing)) for key in sorted(set(a) | set(b))
-            if a.get(key, missing) != b.get(key, missing)]
-
-
-def _normalise(recipe_dict: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip through YAML so tuples/lists and the like compare as they are saved."""
-    return yaml.safe_load(yaml.safe_dump(recipe_dict, sort_keys=False))
-
-
-def open_run_dir(recipe: Any, out: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-                 accept_changes: bool = False) -> tuple[RunDir, Path | None]:
-    """The run folder to write into and the checkpoint to resume from (None: start afresh).
-
-    ``resume`` must be a run folder; a changed recipe is refused unless ``accept_changes``.
-    ``out`` must be new or empty, or a run of the same recipe that has not finished (it is
-    then resumed). Nothing in an existing folder is written here; ``run.candidates`` lists the
-    intact checkpoints to resume from, newest first.
-    """
-    if resume is not None:
-        if out is not None and Path(out).resolve() != Path(resume).resolve():
-            raise RunError("give --out or --resume, not both: --resume continues the run in its own folder")
-        run = RunDir(resume)
-        if not run.is_run():
-            raise RunError(f"{run.path}: not a plmkit run folder (no {RECIPE_FILE}); give the folder a run wrote")
-        _check_resumable(run, recipe, accept_changes)
-    elif out is None:
-        run = RunDir(_claim_default_folder(recipe))
-        run.created = [run.path]
-    else:
-        run = RunDir(_normal(Path(out)))
-        try:
-            _open_out(run, recipe)
-        except OSError as exc:  # a folder on the way that cannot be read
-            raise RunError(f"{run.path}: cannot use the run folder ({exc.strerror}); choose another --out") from None
-    _check_not_finished(run, recipe)
-    return run, run.latest_checkpoint()
-
-
-def _open_out(run: RunDir, recipe: Any) -> None:
-    if run.path.exists() and not run.path.is_dir():
-        raise RunError(f"{run.path}: exists and is not a folder; choose another --out")
-    if run.path.is_dir() and any(run.path.iterdir()):
-        if not run.is_run():
-            raise RunError(f"{run.path}: folder exists and is not empty; choose another --out (nothing was written)")
-        _check_resumable(run, recipe, accept_changes=False, strict=True)
-    else:
-        run.created = _make_folder(run.path)
-        _check_writable(run)
-
-
-def _normal(path: Path) -> Path:
-    """``a/../a/b/../c`` as the folder the system reaches (``a/c``), so that no folder on the way
-    is created for nothing; a path without ``..`` stays as given."""
-    return Path(os.path.realpath(path)) if ".." in path.parts else path
-
-
-def _claim_default_folder(recipe: Any) -> Path:
-    """A new runs/NAME-TIMESTAMP folder, created here so that two runs never share one."""
-    base = default_run_dir(recipe)
-    for attempt in range(1, 1000):
-        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose a folder with --out")
-    raise RunError(f"{base}: too many runs started at once; choose a folder with --out")
-
-
-def _make_folder(path: Path) -> list[Path]:
-    """Create ``path`` and its missing parents; the folders created, outermost first."""
-    missing = []
-    folder = path
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    created = []
-    try:
-        for folder in reversed(missing):
-            folder.mkdir(exist_ok=True)
-            created.append(folder)
-    except OSError as exc:
-        for made in reversed(created):
-            shutil.rmtree(made, ignore_errors=True)
-        raise RunError(f"{path}: cannot create the run folder ({exc.strerror}); choose another --out") from None
-    return created
-
-
-def _check_writable(run: RunDir) -> None:
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".tmp-write-test-", dir=run.path)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise RunError(f"{run.path}: cannot write into the run folder ({exc.strerror}); choose another --out") from None
-
-
-def _check_resumable(run: RunDir, recipe: Any, accept_changes: bool, strict: bool = False) -> None:
-    """Everything a resume needs, decided before anything is written."""
-    run.check_confined()
-    run.choose_checkpoints()
-    trained_with = run.candidates[0][1].get("recipe") if run.candidates else None
-    changes = recipe_diff(trained_with or run.saved_recipe(), _normalise(recipe.to_dict()))
-    tokenizer = [(k, old, new) for k, old, new in changes if k == "tokenizer" or k.startswith("tokenizer.")]
-    if tokenizer:
-        key, old, new = tokenizer[0]
-        raise RunError(f"{run.path}: {key}: {old!r} -> {new!r}: a run's tokenizer cannot change (the model's "
-                       f"embeddings belong to the ids of its tokenizer/); start a new run (nothing was written)")
-    if changes and strict:
-        raise RunError(f"{run.path}: holds a run of a different recipe; choose another --out, or "
-                       f"--resume {run.path} to continue that run (nothing was written)")
-    if changes and not accept_changes:
-        header = Problem("", f"{run.path}: the recipe differs from the one this run was trained with; "
-                             "pass --accept-changes to continue with the new one:")
-        lines = [Problem(f"  {key}", f"{old!r} -> {new!r}") for key, old, new in changes]
-        raise RunError(problems=[header] + lines)
-    run.check_tokenizer()
-
-
-def _check_not_finished(run: RunDir, recipe: Any) -> None:
-    if run.candidates and run.candidates[0][1]["step"] > recipe.train.steps:
-        path, state = run.candidates[0]
-        raise RunError(f"{path}: the checkpoint is at step {state['step']}, beyond train.steps {recipe.train.steps}; "
-                       f"continue with train.steps={state['step']} or more and --accept-changes (nothing was written)")
-    finished = run.finished_step()
-    if finished is not None and finished >= recipe.train.steps:
-        raise RunError(f"{run.path}: this run already finished all {finished} steps; to train on, "
-                       f"--resume it with a larger train.steps and --accept-changes")

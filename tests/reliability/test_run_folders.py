@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 
 from plmkit import load_recipe
 from plmkit.errors import RunError
-from plmkit.training.rundir import default_run_dir, open_run_dir, safe_name
+from plmkit.training.opening import open_run_dir
+from plmkit.training.rundir import default_run_dir, safe_name
 
 from tiny import RECIPES, TINY, fuzz_settings
 

@@ -78,10 +78,8 @@ def test_sigterm_at_several_points_then_resume_gives_the_uninterrupted_weights(t
     assert twice.returncode == 143 and "resuming gpt at step" in said and "Traceback" not in said, said
 
     last = start(out)
-    said = terminate_after(last, "finished gpt")  # nothing left to interrupt: it ends by itself
-    assert last.returncode in (0, 143), said
-    if last.returncode == 143:  # the signal came after the summary line but before the exit
-        assert (out / "summary.json").is_file()
+    said = last.communicate(timeout=300)[1]
+    assert last.returncode == 0 and "resuming gpt at step" in said, said
     a, b = weights(whole), weights(out)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
