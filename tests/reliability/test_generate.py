@@ -18,6 +18,7 @@ from plmkit import load_recipe
 from plmkit.cli.main import main
 from plmkit.data.corpus import generate
 from plmkit.generation import _IncrementalText, stream_text
+from plmkit.plugins import get_registry
 from plmkit.runs import load_run
 from plmkit.training.loop import train
 
@@ -86,8 +87,8 @@ def tokenizers(gpt_run):
     texts = [" ".join(s.text for s in doc.sentences) for doc in generate(40, seed=5)]
     built = {"byte_bpe": load_run(gpt_run).tokenizer}
     for name in ("wordpiece", "word"):
-        spec = load_recipe(RECIPES / "bert.yaml", [f"tokenizer.type={name}", "tokenizer.vocab_size=300"]).tokenizer
-        built[name] = spec.component.build(spec.params, None, texts=iter(texts))
+        component = get_registry().get("tokenizer", name)
+        built[name] = component.build(component.params(vocab_size=300), None, texts=iter(texts))
     return built
 
 
