@@ -189,23 +189,14 @@ def _human(n: float, unit: str = "B") -> str:
     return f"{n} {unit}"
 
 
-def summarize(recipe: Any, device: Any = None) -> str:
-    """Lines for ``plmkit show`` and ``plmkit run --dry-run``; with ``device`` (a torch.device),
-    also whether training fits in its memory."""
+def summarize(recipe: Any) -> str:
+    """Lines for ``plmkit show`` and ``plmkit run --dry-run``."""
     size = estimate(recipe)
     parts = ", ".join(f"{name} {count:,}" for name, count in size.by_part.items())
     counted = " (extrapolated from 8 and 16 layers)" if size.extrapolated else ""
-    lines = [
+    return "\n".join([
         f"# parameters: {size.parameters:,}{counted} ({parts})",
         f"# training memory (estimate): {_human(size.total_bytes)} = weights, gradients and AdamW state "
         f"{_human(size.weights_bytes)} + activations {_human(size.activation_bytes)} "
         f"(micro-batch {recipe.train.batch_size // recipe.train.grad_accum} x {recipe.train.seq_len} tokens)",
-    ]
-    if device is not None:
-        problem = memory_problem(size, device, recipe)
-        available = available_memory(device)
-        if problem:
-            lines.append(f"# does not fit: {problem}")
-        elif available is not None:
-            lines.append(f"# fits: {device} has {_human(available)} available")
-    return "\n".join(lines)
+    ])
