@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentProblem, Problem, RecipeError, RunError
+from .errors import EnvironmentProblem, Problem, RecipeError
 
 __all__ = ["Run", "load_run"]
 
@@ -115,23 +115,6 @@ def _pick_layer(hidden_states: tuple, layer: int) -> Any:
 
 
 # -- loading ------------------------------------------------------------------------------------------
-def _locate(path: Path) -> tuple[Path, Path, Path]:
-    """(folder with recipe.yaml + tokenizer/, weights file, versions.json) for a run or model folder."""
-    from .training.checkpoint import latest_checkpoint
-
-    if not path.exists():
-        raise RunError(f"{path}: no such run folder")
-    if (path / "model.safetensors").is_file() and (path / "recipe.yaml").is_file():
-        return path, path / "model.safetensors", path / "versions.json"
-    if (path / "model" / "model.safetensors").is_file():
-        return path / "model", path / "model" / "model.safetensors", path / "model" / "versions.json"
-    checkpoint = latest_checkpoint(path / "checkpoints")
-    if (path / "recipe.yaml").is_file() and checkpoint is not None:
-        return path, checkpoint / "model.safetensors", path / "versions.json"
-    raise RunError(f"{path}: not a trained plmkit run (no model/model.safetensors, no checkpoint); "
-                   "give a folder written by plmkit run")
-
-
 def _check_plugins(versions_file: Path) -> None:
     """Every component the run was built from must be registered now; else name its package."""
     if not versions_file.is_file():
@@ -151,9 +134,9 @@ def load_run(path: Any, device: str = "cpu") -> Run:
     from .data.tokenize import Tokenizer
     from .models.build import build_model
     from .training.checkpoint import load_weights
-    from .training.rundir import load_saved_recipe
+    from .training.rundir import find_trained, load_saved_recipe
 
-    folder, weights, versions_file = _locate(Path(path))
+    folder, weights, versions_file = find_trained(path)
     _check_plugins(versions_file)
     recipe = load_saved_recipe(folder)
     tokenizer = Tokenizer.load(folder / "tokenizer")

@@ -59,12 +59,33 @@ def test_a_missing_plugin_is_named_with_its_version(text_run, tmp_path):
     versions["components"].append({"key": "model.attention", "kind": "attention", "type": "talking_heads",
                                    "package": "plmkit-talking-heads", "version": "0.3.1"})
     (copy / "versions.json").write_text(json.dumps(versions))
+    _reseal(copy)  # as if the run had been trained with the plugin
     with pytest.raises(EnvironmentProblem) as info:
         load_run(copy)
     assert info.value.lines() == [
         "model.attention: this run's attention 'talking_heads' comes from the plugin package "
         "plmkit-talking-heads==0.3.1, which is not installed; "
         "install it: pip install 'plmkit-talking-heads==0.3.1'"]
+
+
+def _reseal(folder):
+    """Record the folder's files as they are now in its completion marker."""
+    from plmkit.training.files import file_digest
+
+    files = {p.name: file_digest(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".complete"}
+    (folder / ".complete").write_text(json.dumps({"files": files}))
+
+
+def test_a_damaged_model_file_is_named(text_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(text_run.run_dir / "model", copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the last weight
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(RunError) as info:
+        load_run(copy)
+    assert info.value.lines() == [f"{copy / 'model.safetensors'}: damaged (missing, or not the file plmkit wrote: "
+                                  f"its checksum differs); use a checkpoint of the run, or train it again"]
 
 
 def test_a_folder_without_a_model_is_refused_in_one_line(tmp_path):

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import Problem, RecipeError
 from . import shipped
+from .dotted import leaves
 from .limits import (MAX_DEPTH, MAX_RECIPE_BYTES, LimitExceeded, LimitedComposer, check_data, check_interpolations,
                      check_nodes, height)
 
@@ -229,7 +230,11 @@ def _load_file(path: Path, chain: tuple[Path, ...], display: str | None = None) 
         merged_lines.update(base.lines)
     merged = _merge(merged, data)
     merged_lines.update(lines)
-    return Loaded(OmegaConf.to_container(merged, resolve=False), merged_lines, path)  # type: ignore[arg-type]
+    result = OmegaConf.to_container(merged, resolve=False)
+    # a parent's marks for keys the merge dropped (a component whose type changed) would place
+    # errors about defaults in the parent's file: keep marks only for keys that are still there
+    present = {key for key, _ in leaves(result, containers=True)} | {""}
+    return Loaded(result, {k: v for k, v in merged_lines.items() if k in present}, path)  # type: ignore[arg-type]
 
 
 def _merge(base: Any, child: dict[str, Any]) -> Any:
@@ -358,26 +363,13 @@ def _locate_override(lines: dict[str, str], config: Any, key: str, value: Any, r
         lines.setdefault(".".join(parts[:depth]), COMMAND_LINE)
     if replaced or key not in lines or not isinstance(value, dict):
         lines[key] = COMMAND_LINE
-    for sub, _ in _leaves(value, key, containers=True):
+    for sub, _ in leaves(value, key, containers=True):
         lines[sub] = COMMAND_LINE
-
-
-def _leaves(data: Any, prefix: str = "", containers: bool = False) -> Iterable[tuple[str, Any]]:
-    """(dotted key, value) of every leaf of ``data`` (and of every mapping and list in it, if
-    ``containers``), ``prefix`` first."""
-    if isinstance(data, (dict, list)):
-        if containers and prefix:
-            yield prefix, data
-        items = data.items() if isinstance(data, dict) else enumerate(data)
-        for key, value in items:
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key), containers)
-    else:
-        yield prefix, data
 
 
 def _resolve(loaded: Loaded) -> list[Problem]:
     problems = []
-    for key, value in _leaves(loaded.data):
+    for key, value in leaves(loaded.data):
         if not isinstance(value, str):
             continue
         for name in _RESOLVER_USE.findall(value):
@@ -390,7 +382,7 @@ def _resolve(loaded: Loaded) -> list[Problem]:
     if problems:
         return problems
     config = OmegaConf.create(loaded.data)
-    for key, value in _leaves(loaded.data):
+    for key, value in leaves(loaded.data):
         if isinstance(value, str) and "${" in value:
             try:
                 OmegaConf.select(config, key, throw_on_resolution_failure=True, throw_on_missing=True)

@@ -1,4 +1,4 @@
-"""Walking a recipe: its component sections, every component in it, dotted keys, plain data.
+"""Walking a recipe: its component sections, every component in it, plain data.
 
 Below both ``schema`` and ``validate`` (they import this; it imports neither), so the three have
 no import cycle. No torch here.
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from ..params import Params
 from ..registry import Spec
 
-__all__ = ["COMPONENT_SECTIONS", "iter_specs", "nested_specs", "recipe_to_dict", "leaves"]
+__all__ = ["COMPONENT_SECTIONS", "iter_specs", "nested_specs", "recipe_to_dict"]
 
 # where the component sections of a recipe live: (dotted key, kind, is a mapping of name -> spec)
 COMPONENT_SECTIONS: tuple[tuple[str, str, bool], ...] = (
@@ -79,19 +79,3 @@ def recipe_to_dict(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [recipe_to_dict(v) for v in value]
     return value
-
-
-def leaves(data: Any, prefix: str = "", scalar_lists: bool = False) -> Iterable[tuple[str, Any]]:
-    """(dotted key, value) of every leaf of nested dicts and lists (list items keyed by index).
-
-    ``scalar_lists``: a list that holds no dict or list is one leaf (a value like ``[0.9, 0.999]``).
-    """
-    if isinstance(data, dict) and data:
-        for key, value in data.items():
-            yield from leaves(value, f"{prefix}.{key}" if prefix else str(key), scalar_lists)
-    elif isinstance(data, (list, tuple)) and data and not (
-            scalar_lists and not any(isinstance(v, (dict, list, tuple)) for v in data)):
-        for index, value in enumerate(data):
-            yield from leaves(value, f"{prefix}.{index}", scalar_lists)
-    else:
-        yield prefix, list(data) if isinstance(data, tuple) else data

@@ -22,28 +22,15 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, RunError
+from ..recipe.dotted import leaves
 from .rundir import RECIPE_FILE, RunDir, default_run_dir
 
 __all__ = ["open_run_dir", "recipe_diff", "recipe_record"]
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict) and data:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(data, (list, tuple)) and data and any(isinstance(v, (dict, list)) for v in data):
-        out = {}
-        for index, value in enumerate(data):
-            out.update(_flatten(value, f"{prefix}.{index}"))
-        return out
-    return {prefix: list(data) if isinstance(data, tuple) else data}
-
-
 def recipe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(dotted key, old value, new value) for every leaf that differs; ``<absent>`` if missing."""
-    a, b = _flatten(old), _flatten(new)
+    a, b = dict(leaves(old, scalar_lists=True)), dict(leaves(new, scalar_lists=True))
     missing = "<absent>"
     return [(key, a.get(key, missing), b.get(key, missing)) for key in sorted(set(a) | set(b))
             if a.get(key, missing) != b.get(key, missing)]

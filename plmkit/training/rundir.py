@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 
 from ..errors import PlmkitError, RunError
-from .checkpoint import list_checkpoints, save_weights, verify_checkpoint
+from .checkpoint import MODEL_FILE, list_checkpoints, save_weights, verify_checkpoint
 from .files import DamagedFile, atomic_write_json, atomic_write_text, file_digest, jsonable, read_json, replace_folder
 
 __all__ = ["RunDir", "default_run_dir", "safe_name", "load_saved_recipe", "versions"]
@@ -270,6 +270,48 @@ def _write_folder(final: Path, fill: Any) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# -- reading a trained model --------------------------------------------------------------------------
+def find_trained(path: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """(folder with recipe.yaml + tokenizer/, weights file, versions.json) of a trained run.
+
+    ``path`` is a run folder (its ``model/``, or while the run is unfinished its newest intact
+    checkpoint) or a ``model/`` folder itself. A model folder's files are checked against the
+    checksums its completion marker lists; a damaged one is named.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such run folder")
+    for folder in (path, path / MODEL_DIR):
+        if (folder / MODEL_FILE).is_file() and (folder / RECIPE_FILE).is_file():
+            _check_marker(folder)
+            return folder, folder / MODEL_FILE, folder / VERSIONS_FILE
+    if (path / RECIPE_FILE).is_file():
+        for _, checkpoint in reversed(list_checkpoints(path / CHECKPOINTS_DIR)):
+            try:
+                verify_checkpoint(checkpoint)
+            except DamagedFile:
+                continue  # an unfinished run: the newest intact checkpoint
+            return path, checkpoint / MODEL_FILE, path / VERSIONS_FILE
+    raise RunError(f"{path}: not a trained plmkit run (no {MODEL_DIR}/{MODEL_FILE}, no intact checkpoint); "
+                   f"give a folder written by plmkit run")
+
+
+def _check_marker(folder: Path) -> None:
+    """Every file the folder's completion marker lists must have its recorded size and SHA-256."""
+    marker = folder / COMPLETE
+    if not marker.is_file() or not marker.stat().st_size:  # folders written before checksums
+        return
+    try:
+        recorded = dict(read_json(marker)["files"])
+    except (DamagedFile, OSError, KeyError, TypeError, ValueError):
+        raise RunError(f"{marker}: the model folder's list of files is damaged; train or export it again") from None
+    for name, expected in recorded.items():
+        file = folder / str(name)
+        if not file.is_file() or file_digest(file) != expected:
+            raise RunError(f"{file}: damaged (missing, or not the file plmkit wrote: its checksum differs); "
+                           f"use a checkpoint of the run, or train it again")
 
 
 # -- versions -------------------------------------------------------------------------------------

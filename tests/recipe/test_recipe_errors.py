@@ -232,3 +232,18 @@ def test_extends_of_nothing_or_of_a_folder(tmp_path):
     (tmp_path / "folder").mkdir()
     (line,) = problems(write(tmp_path, "extends: folder\nname: x\n", "b.yaml"))
     assert "is a folder; name a recipe file in it" in line
+
+
+def test_a_default_of_a_replaced_component_is_located_where_the_component_is_written(tmp_path):
+    """bert.yaml writes random_token_prob under pairs; this child replaces pairs by segments, whose
+    random_token_prob is then a default: the error points at the child's batching, not bert.yaml."""
+    path = write(tmp_path, f"""\
+        extends: {RECIPES / 'bert.yaml'}
+        name: x
+        model: {{head: {{nsp: null}}}}
+        batching:
+          type: segments
+          mask_token_prob: 0.95
+        """)
+    assert problems(path) == [f"{path}:4: batching.random_token_prob: mask_token_prob 0.95 + random_token_prob 0.1 "
+                              f"exceed 1; together they must be at most 1"]
