@@ -18,11 +18,10 @@ whole; it must be new or empty.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..errors import Problem, RecipeError, RunError
 
@@ -90,32 +89,15 @@ def _fill(out: Path, write: Callable[[Path], None]) -> None:
 # -- the formats ----------------------------------------------------------------------------------
 def _write_hf(run: Any, tmp: Path, out: Path) -> None:
     from .card import model_card
-    from .hf import to_hf
+    from .hf import quiet_transformers, to_hf
     from .hf_shape import hf_shape
     from .hf_tokenizer import save_hf_tokenizer
 
     shape = hf_shape(run.recipe)
-    with _quiet_transformers():
+    with quiet_transformers():
         to_hf(run.model, run.tokenizer).save_pretrained(str(tmp))
     save_hf_tokenizer(run.tokenizer, tmp, run.recipe.model.max_positions, shape.family)
     _write_text(tmp / "README.md", model_card(run, f"hf-{shape.family}", str(out), shape.hf_class))
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No progress bar on stderr while saving (a command prints what it made, on stdout)."""
-    try:
-        from transformers.utils import logging
-    except ImportError:  # to_hf says so, in one line
-        yield
-        return
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()
 
 
 def _write_safetensors(run: Any, tmp: Path, out: Path) -> None:

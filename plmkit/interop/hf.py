@@ -15,9 +15,10 @@ transformers is imported only here, lazily; it is not a dependency of plmkit.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import EnvironmentProblem, RunError
 from .hf_shape import HfShape, hf_shape
@@ -29,6 +30,23 @@ _HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh":
 _BERT_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu"}
 _GPT2_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
 _IGNORED = ("position_ids", "token_type_ids", ".attn.bias", ".attn.masked_bias")  # legacy buffers
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bars on stderr while transformers saves or loads (plmkit says what it did)."""
+    try:
+        from transformers.utils import logging
+    except ImportError:  # _transformers() says so, in one line
+        yield
+        return
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
 
 
 def _transformers() -> Any:

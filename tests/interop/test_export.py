@@ -19,38 +19,29 @@ from plmkit.data.corpus import generate
 from plmkit.data.prepare import is_held_out
 from plmkit.errors import RecipeError, RunError
 from plmkit.interop.export import export_run
-from plmkit.training.loop import train
+from small_runs import BERT, ELMO, GPT, trained
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ATOL = 1e-5
-SMALL = ["data.documents=200", "tokenizer.vocab_size=400", "train.seq_len=32", "train.batch_size=8",
-         "train.steps=4", "train.warmup_steps=0", "eval.batches=2", "device.type=cpu"]
-# sentences of the documents the runs held out (short enough for the smallest position table)
-HELD_OUT = [s.text for i, d in enumerate(generate(200, 1234)) if is_held_out(i, 0.05) for s in d.sentences[:1]][:4]
-
-
-def trained(tmp_path_factory, recipe: str, *overrides: str):
-    out = tmp_path_factory.mktemp(recipe.split(".")[0]) / "run"
-    return train(load_recipe(RECIPES / recipe, [*SMALL, *overrides]), out_dir=out, progress=False).run_dir
-
 
 @pytest.fixture(scope="module")
 def gpt_run(tmp_path_factory):
-    return trained(tmp_path_factory, "gpt.yaml", "model.hidden=32", "model.layers=2", "model.attention.heads=2",
-                   "model.max_positions=64")
+    return trained(tmp_path_factory, "gpt.yaml", *GPT)
 
 
 @pytest.fixture(scope="module")
 def bert_run(tmp_path_factory):
-    return trained(tmp_path_factory, "bert.yaml", "model.hidden=32", "model.layers=2", "model.attention.heads=2")
+    return trained(tmp_path_factory, "bert.yaml", *BERT)
 
 
 @pytest.fixture(scope="module")
 def elmo_run(tmp_path_factory):
-    return trained(tmp_path_factory, "elmo.yaml", "model.hidden=16", "model.recurrent.cell_dim=32",
-                   "model.embedding.filters=[[1,4],[2,8],[3,16]]", "tokenizer.vocab_size=300", "train.seq_len=16")
+    return trained(tmp_path_factory, "elmo.yaml", *ELMO)
+
+ATOL = 1e-5
+# sentences of the documents the runs held out (short enough for the smallest position table)
+HELD_OUT = [s.text for i, d in enumerate(generate(200, 1234)) if is_held_out(i, 0.05) for s in d.sentences[:1]][:4]
 
 
 @pytest.fixture
