@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conftest import run_cli
-from small_runs import GPT, trained
+from conftest import RECIPES, run_cli
+from small_runs import GPT, SMALL, trained
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -53,3 +53,20 @@ def test_plmkit_eval_logs_its_numbers_there_too(logged_run):
 def test_without_the_setting_there_are_no_event_files(tmp_path_factory):
     run = trained(tmp_path_factory, "gpt.yaml", *GPT, "train.steps=1")
     assert not (run / "tensorboard").exists() and (run / "metrics.jsonl").is_file()
+
+
+def test_a_resumed_run_replaces_the_events_after_its_checkpoint(tmp_path_factory):
+    import shutil
+
+    from plmkit import load_recipe
+    from plmkit.training.loop import train
+
+    run = trained(tmp_path_factory, "gpt.yaml", *GPT, "logging.tensorboard=true", "train.checkpoint_every=2")
+    for done in (run / "checkpoints" / "step-4", run / "model", run / "summary.json"):  # killed after step 4's
+        shutil.rmtree(done) if done.is_dir() else done.unlink()                         # events, before its checkpoint
+    recipe = load_recipe(RECIPES / "gpt.yaml", [*SMALL, *GPT, "logging.tensorboard=true", "train.checkpoint_every=2",
+                                                 "train.lr=1e-2"])  # other steps 3 and 4 than the first time
+    train(recipe, resume=run, accept_changes=True, progress=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert scalars(events(run), "train/loss") == [(r["step"], r["loss"]) for r in records if "loss" in r]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
