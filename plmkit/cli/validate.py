@@ -27,6 +27,7 @@ def _split(arguments: list[str]) -> tuple[list[str], list[str]]:
 def run(args: argparse.Namespace) -> int:
     from ..errors import PlmkitError
     from ..recipe.validate import load_recipe
+    from .main import _report as report
 
     recipes, overrides = _split([*args.recipes, *args.overrides])
     if not recipes:
@@ -37,10 +38,8 @@ def run(args: argparse.Namespace) -> int:
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)
-        except PlmkitError as error:
-            for line in error.lines():
-                print(line, file=sys.stderr)
-            codes.append(error.exit_code)
+        except PlmkitError as error:  # reported as plmkit reports any error, and on to the next file
+            codes.append(report(error))
             continue
         for problem in recipe.warnings:
             print(f"warning: {problem}", file=sys.stderr)
