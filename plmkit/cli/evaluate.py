@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import RecipeError
+    from ..interop.tensorboard import log_evaluation
     from ..runs import load_run
     from ..training.progress import describe_metrics
 
@@ -21,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
         raise RecipeError(f"--batches: {args.batches} is not a positive count")
     loaded = load_run(args.run_dir)
     metrics = loaded.evaluate(batches=args.batches)
+    note = log_evaluation(loaded, metrics)  # into the run's TensorBoard events, when it keeps them
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics))
         return 0

@@ -30,6 +30,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate a trained run on its held-out data"),
     "generate": ("generate", "generate text from a trained causal model"),
     "embed": ("embed", "print contextual vectors for a text from a trained model"),
+    "schema": ("schema", "print the JSON Schema of recipes (every registered component), for editors"),
+    "export": ("export", "write a trained run for transformers (hf), as safetensors, or in the ELMo format"),
 }
 
 

@@ -1,7 +1,8 @@
-"""Load ELMo weights in the released bilm-tf layout (options.json + weights.hdf5) into plmkit.
+"""ELMo weights in the released bilm-tf layout (options.json + weights.hdf5), in and out of plmkit.
 
     model = from_hdf5("elmo_options.json", "elmo_weights.hdf5")      # stateful, like allennlp
     layers, mask = elmo_layers(model, [["The", "cat", "."], ["Hi"]])  # 3 x (B, T, 2P)
+    to_hdf5(trained_model, "out/options.json", "out/weights.hdf5")   # a plmkit char-CNN + LSTM biLM
 
 The model is an ordinary plmkit ``LanguageModel`` (char_cnn + lstm_projection, direction bilm)
 with a ``scalar_mix`` head; the released files hold no softmax, so there is no biLM head. Weight
@@ -18,7 +19,8 @@ from ..data.chars import BOS_WORD, EOS_WORD, char_ids
 from ..errors import EnvironmentProblem
 from ..models.elmo_family import elmo_recipe
 
-__all__ = ["from_hdf5", "recipe_from_options", "load_hdf5_weights", "batch_to_ids", "elmo_layers"]
+__all__ = ["from_hdf5", "recipe_from_options", "load_hdf5_weights", "batch_to_ids", "elmo_layers",
+           "elmo_refusal", "options_from_recipe", "to_hdf5", "save_hdf5_weights"]
 
 
 def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -154,3 +156,112 @@ def elmo_layers(model: Any, sentences: list[list[str]]) -> tuple[list[Any], Any]
     keep = (torch.arange(T, device=device)[None, :] < lengths[:, None])  # (B, T)
     # Words sit at 1..n in the boundary-augmented sequence: drop <S> and everything from </S> on.
     return [a[:, 1 : T + 1] * keep.unsqueeze(-1).to(a.dtype) for a in layers], keep.long()
+
+
+# -- plmkit -> bilm-tf ------------------------------------------------------------------------------
+def elmo_refusal(recipe: Any) -> str | None:
+    """Why the bilm-tf format cannot hold this recipe's model, in one line; None if it can."""
+    m, problems = recipe.model, []
+    if m.embedding.type != "char_cnn":
+        problems.append(f"model.embedding: {m.embedding.type!r}; the bilm-tf format holds a char_cnn token encoder")
+    if m.recurrent is None or m.recurrent.type != "lstm_projection":
+        encoder = m.recurrent or m.attention
+        problems.append(f"model.{'recurrent' if m.recurrent else 'attention'}: {encoder.type!r}; the bilm-tf "
+                        f"format holds lstm_projection layers")
+    if m.direction != "bilm" and not problems:
+        problems.append(f"model.direction: {m.direction}; the bilm-tf format holds a biLM (direction: bilm)")
+    if problems:
+        return "; ".join(problems)
+    cnn, lstm = m.embedding.params, m.recurrent.params
+    if cnn.n_characters != 262:
+        problems.append(f"model.embedding.n_characters: {cnn.n_characters}; the bilm-tf format has 261 characters "
+                        f"(262 rows with the padded token)")
+    if (cnn.projection_dim or m.hidden) != (lstm.projection_dim or m.hidden):
+        problems.append(f"model.recurrent.projection_dim: {lstm.projection_dim or m.hidden}, but the char_cnn "
+                        f"outputs {cnn.projection_dim or m.hidden}; the bilm-tf format has one projection_dim")
+    return "; ".join(problems) or None
+
+
+def options_from_recipe(recipe: Any) -> dict[str, Any]:
+    """The bilm-tf options.json of a char_cnn + lstm_projection biLM recipe (``recipe_from_options`` inverted)."""
+    m = recipe.model
+    cnn, lstm = m.embedding.params, m.recurrent.params
+    return {
+        "bidirectional": True,
+        "dropout": lstm.dropout,
+        "lstm": {"cell_clip": lstm.cell_clip, "use_skip_connections": lstm.residual, "n_layers": m.layers,
+                 "proj_clip": lstm.proj_clip, "projection_dim": lstm.projection_dim or m.hidden, "dim": lstm.cell_dim},
+        "char_cnn": {"embedding": {"dim": cnn.char_dim}, "filters": [list(f) for f in cnn.filters],
+                     "n_highway": cnn.highway, "n_characters": 262, "max_characters_per_token": cnn.max_chars,
+                     "activation": cnn.activation},
+    }
+
+
+def to_hdf5(model: Any, options_path: str | Path, weights_path: str | Path) -> None:
+    """Write a plmkit char_cnn + lstm_projection biLM as bilm-tf options.json + weights.hdf5.
+
+    ``ValueError`` (with ``elmo_refusal``'s line) for a model the format cannot hold. The
+    released files hold no softmax: a ``bidirectional_lm`` head and a ``scalar_mix`` stay behind.
+    """
+    why = elmo_refusal(model.recipe)
+    if why:
+        raise ValueError(why)
+    Path(options_path).write_text(json.dumps(options_from_recipe(model.recipe), indent=2) + "\n", encoding="utf-8")
+    save_hdf5_weights(model, weights_path)
+
+
+def save_hdf5_weights(model: Any, weights_path: str | Path) -> None:
+    """The weights of a char_cnn + lstm_projection biLM in the bilm-tf layout (models.md 3.7)."""
+    m = model.recipe.model
+    sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+    with _h5py().File(weights_path, "w") as f:
+        _save_char_cnn(f, sd, m.embedding.params)
+        for direction in range(2):  # RNN_0 forward, RNN_1 backward
+            for index in range(m.layers):
+                cell = f.create_group(f"RNN_{direction}/RNN/MultiRNNCell/Cell{index}/LSTMCell")
+                _save_lstm(cell, sd, f"encoder.{direction}.{index}", m.recurrent.params.cell_dim)
+
+
+def _save_char_cnn(f: Any, sd: dict, cnn: Any) -> None:
+    e = "embedding"
+    f["char_embed"] = sd[f"{e}.char_embed.weight"][1:]  # (261, char_dim): row 0 is ours, the padded token
+    for i in range(len(cnn.filters)):
+        f[f"CNN/W_cnn_{i}"] = sd[f"{e}.convolutions.{i}.weight"].transpose(2, 1, 0)[None]  # (c, d, w) -> (1, w, d, c)
+        f[f"CNN/b_cnn_{i}"] = sd[f"{e}.convolutions.{i}.bias"]
+    for k in range(cnn.highway):  # TF computes x @ W: the transpose of nn.Linear's weight
+        for name in ("carry", "transform"):
+            f[f"CNN_high_{k}/W_{name}"] = sd[f"{e}.highways.{k}.{name}.weight"].T
+            f[f"CNN_high_{k}/b_{name}"] = sd[f"{e}.highways.{k}.{name}.bias"]
+    if f"{e}.projection.weight" in sd:  # only when the filter total differs from the projection
+        f["CNN_proj/W_proj"] = sd[f"{e}.projection.weight"].T
+        f["CNN_proj/b_proj"] = sd[f"{e}.projection.bias"]
+
+
+def _save_lstm(cell: Any, sd: dict, prefix: str, C: int) -> None:
+    """Ours i, f, o, g -> TF i, j, f, o; W_0 (in+P, 4C) on [x, h]; TF adds the +1.0 forget bias at run time."""
+    import numpy as np
+
+    blocks = [0, 3, 1, 2]  # TF i, j, f, o  <-  ours i, g, f, o
+    order = np.concatenate([np.arange(b * C, (b + 1) * C) for b in blocks])
+    W_x, W_h = sd[f"{prefix}.input_linearity.weight"], sd[f"{prefix}.state_linearity.weight"]  # (4C, in), (4C, P)
+    cell["W_0"] = np.concatenate([W_x[order].T, W_h[order].T], axis=0)
+    B = sd[f"{prefix}.input_linearity.bias"][order].copy()
+    B[2 * C : 3 * C] = _minus_one(B[2 * C : 3 * C])
+    cell["B"] = B
+    cell["W_P_0"] = sd[f"{prefix}.state_projection.weight"].T
+
+
+def _minus_one(x: Any) -> Any:
+    """float32 y with float32(y + 1) == x wherever one exists (the loader adds 1.0 back in float32),
+    so that exporting and loading again gives the very same forget bias."""
+    import numpy as np
+
+    one = np.float32(1.0)
+    y = (x.astype(np.float64) - 1.0).astype(np.float32)
+    for _ in range(4):  # a neighbouring float32 where the nearest one rounds the wrong way
+        wrong = (y + one) != x
+        if not wrong.any():
+            break
+        step = np.where((y + one)[wrong] > x[wrong], -np.inf, np.inf).astype(np.float32)
+        y[wrong] = np.nextafter(y[wrong], step)
+    return y

@@ -1,8 +1,10 @@
 """To and from transformers: BERT (``BertForPreTraining``/``BertForMaskedLM``) and GPT-2 (``GPT2LMHeadModel``).
 
 ``from_hf`` derives a recipe from the transformers config (``models/families.py``), validates and
-builds it, then copies the weights; ``to_hf`` goes the other way for any plmkit model shaped
-like BERT or GPT-2. The weight correspondence is one table of ``Link``s per family:
+builds it, then copies the weights; ``to_hf`` goes the other way for any plmkit model whose
+recipe is shaped like BERT or GPT-2 (``hf_shape.py`` reads that, and the config, from the
+recipe's components, never from the built modules). The weight correspondence is one table of
+``Link``s per family, keyed by state-dict names:
 
 * plmkit's fused ``attn.c_attn`` (nn.Linear, (3H, H)) = BERT's query, key, value stacked;
 * GPT-2's ``Conv1D`` weights are stored (in, out): transposed onto plmkit's nn.Linear (out, in);
@@ -13,19 +15,38 @@ transformers is imported only here, lazily; it is not a dependency of plmkit.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import EnvironmentProblem, RunError
+from .hf_shape import HfShape, hf_shape
 
-__all__ = ["from_hf", "to_hf"]
+__all__ = ["from_hf", "to_hf", "hf_config"]
 
 # transformers activation names <-> plmkit's
 _HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
 _BERT_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu"}
 _GPT2_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
 _IGNORED = ("position_ids", "token_type_ids", ".attn.bias", ".attn.masked_bias")  # legacy buffers
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bars on stderr while transformers saves or loads (plmkit says what it did)."""
+    try:
+        from transformers.utils import logging
+    except ImportError:  # _transformers() says so, in one line
+        yield
+        return
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
 
 
 def _transformers() -> Any:
@@ -178,95 +199,10 @@ def _refuse(problems: list[str]) -> None:
 
 # -- the weight tables --------------------------------------------------------------------------
 def _links(model: Any) -> list[Link]:
-    """The weight correspondence for a BERT- or GPT-2-shaped plmkit model (RunError otherwise)."""
-    shape = _shape(model)
+    """The weight correspondence for a BERT- or GPT-2-shaped plmkit model (RunError otherwise),
+    from the recipe the model was built from."""
+    shape = hf_shape(model.recipe)
     return _bert_links(shape) if shape.family == "bert" else _gpt2_links(shape)
-
-
-@dataclass
-class _Shape:
-    """Where the BERT/GPT-2 pieces sit inside a plmkit model."""
-
-    family: str
-    token: str
-    segment: str | None
-    position: str
-    blocks: list[Any]
-    mlm: str | None = None
-    nsp: str | None = None
-    lm: str | None = None
-    tied: bool = True
-
-
-def _shape(model: Any) -> _Shape:
-    from ..modules import CausalLMHead, LearnedPosition, MaskedLMHead, NextSentenceHead, SegmentEmbedding, SumEmbedding, TokenEmbedding
-
-    problems: list[str] = []
-    embedding = getattr(model, "embedding", None)
-    if not isinstance(embedding, SumEmbedding):
-        raise RunError(f"only BERT- and GPT-2-shaped models convert to transformers; this one's embedding is "
-                       f"{type(embedding).__name__}, not a sum of token, (segment,) learned_position")
-    parts = {type(p): f"embedding.parts.{i}" for i, p in enumerate(embedding.parts)}
-    lookups = (TokenEmbedding, SegmentEmbedding, LearnedPosition)
-    extra = [type(p).__name__ for p in embedding.parts if type(p) not in lookups]
-    if extra or TokenEmbedding not in parts or LearnedPosition not in parts:
-        problems.append(f"the embedding must be token + (segment +) learned_position, found "
-                        f"{[type(p).__name__ for p in embedding.parts]}")
-    heads = {type(h): f"heads.{name}" for name, h in model.heads.items()}
-    family = "gpt2" if model.direction == "causal" else "bert"
-    shape = _Shape(family, parts.get(TokenEmbedding, ""), parts.get(SegmentEmbedding), parts.get(LearnedPosition, ""),
-                   list(model.encoder[0]) if len(model.encoder) == 1 else [],
-                   heads.get(MaskedLMHead), heads.get(NextSentenceHead), heads.get(CausalLMHead))
-    problems += _check_blocks(model, shape)
-    problems += _check_family(model, embedding, shape, (MaskedLMHead, NextSentenceHead, CausalLMHead))
-    if problems:
-        raise RunError("this model cannot be written as a transformers model: " + "; ".join(problems))
-    head = model.heads[(shape.mlm or shape.lm).split(".", 1)[1]]
-    shape.tied = head.decoder is None
-    return shape
-
-
-def _check_blocks(model: Any, shape: _Shape) -> list[str]:
-    from ..modules import TransformerBlock
-
-    blocks = shape.blocks
-    if not blocks or not all(isinstance(b, TransformerBlock) for b in blocks):
-        return ["the encoder must be one stack of transformer blocks"]
-    problems = []
-    if getattr(model.embedding, "rotary", None) is not None:
-        problems.append("rotary positions have no BERT/GPT-2 equivalent")
-    if any(b.attn.c_attn.bias is None for b in blocks):
-        problems.append("blocks without biases (bias: false)")
-    expected = "post" if shape.family == "bert" else "pre"
-    if any(b.norm != expected for b in blocks):
-        problems.append(f"{shape.family} blocks are {expected}-LN")
-    return problems
-
-
-def _check_family(model: Any, embedding: Any, shape: _Shape, known: tuple) -> list[str]:
-    from torch import nn
-
-    problems = []
-    eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
-    if len(eps) > 1:
-        problems.append(f"transformers uses one LayerNorm epsilon throughout, this model has {sorted(eps)}")
-    unknown = [n for n, h in model.heads.items() if not isinstance(h, known)]
-    if unknown:
-        problems.append(f"heads {unknown} have no transformers equivalent")
-    if shape.family == "bert":
-        if model.direction != "bidirectional" or shape.mlm is None or shape.segment is None:
-            problems.append("BERT needs a bidirectional encoder, a segment part and a masked_lm head")
-        if embedding.norm is None:
-            problems.append("BERT's embedding ends with a LayerNorm (layer_norm: true)")
-        mlm = model.get_submodule(shape.mlm) if shape.mlm else None
-        if mlm is not None and shape.blocks and mlm.activation != shape.blocks[0].activation:
-            problems.append(f"the masked_lm transform uses {mlm.activation}, the blocks {shape.blocks[0].activation}")
-    else:
-        if shape.lm is None or shape.segment is not None or embedding.norm is not None:
-            problems.append("GPT-2 needs a causal_lm head, no segment part and no embedding LayerNorm")
-        if not isinstance(model.final_norms[0], nn.LayerNorm):
-            problems.append("GPT-2 ends with a LayerNorm (ln_f): its blocks must be pre-LN")
-    return problems
 
 
 def _linear(ours: str, theirs: str, how: str = "copy") -> list[Link]:
@@ -277,7 +213,7 @@ def _norm(ours: str, theirs: str) -> list[Link]:
     return [Link(f"{ours}.weight", (f"{theirs}.weight",)), Link(f"{ours}.bias", (f"{theirs}.bias",))]
 
 
-def _bert_links(s: _Shape) -> list[Link]:
+def _bert_links(s: HfShape) -> list[Link]:
     e = "bert.embeddings"
     links = [
         Link(f"{s.token}.table.weight", (f"{e}.word_embeddings.weight",)),
@@ -285,7 +221,7 @@ def _bert_links(s: _Shape) -> list[Link]:
         Link(f"{s.position}.table.weight", (f"{e}.position_embeddings.weight",)),
         *_norm("embedding.norm", f"{e}.LayerNorm"),
     ]
-    for i in range(len(s.blocks)):
+    for i in range(s.layers):
         ours, theirs = f"encoder.0.{i}", f"bert.encoder.layer.{i}"
         qkv = tuple(f"{theirs}.attention.self.{n}" for n in ("query", "key", "value"))
         links += [
@@ -311,11 +247,11 @@ def _bert_links(s: _Shape) -> list[Link]:
     return links
 
 
-def _gpt2_links(s: _Shape) -> list[Link]:
+def _gpt2_links(s: HfShape) -> list[Link]:
     t = "transformer"
     links = [Link(f"{s.token}.table.weight", (f"{t}.wte.weight",)),
              Link(f"{s.position}.table.weight", (f"{t}.wpe.weight",))]
-    for i in range(len(s.blocks)):
+    for i in range(s.layers):
         ours, theirs = f"encoder.0.{i}", f"{t}.h.{i}"
         links += [
             *_norm(f"{ours}.ln_1", f"{theirs}.ln_1"),
@@ -332,18 +268,20 @@ def _gpt2_links(s: _Shape) -> list[Link]:
 
 
 # -- plmkit -> transformers -------------------------------------------------------------------
-def to_hf(model: Any) -> Any:
+def to_hf(model: Any, tokenizer: Any = None) -> Any:
     """The transformers model (``BertForPreTraining``/``BertForMaskedLM`` or ``GPT2LMHeadModel``) with
-    this plmkit model's weights, in eval mode; raises ``RunError`` saying why when the model is not
-    BERT- or GPT-2-shaped."""
+    this plmkit model's weights, in eval mode; raises ``RunError`` naming the components that
+    prevent it when the model's recipe is not BERT- or GPT-2-shaped.
+
+    The config is derived from the model's recipe (``model.recipe``); ``tokenizer`` (a plmkit
+    ``Tokenizer``) supplies the special token ids (pad, and GPT-2's bos/eos), else 0 as plmkit's own.
+    """
     transformers = _transformers()
-    shape = _shape(model)
+    shape = hf_shape(model.recipe)
     links = _bert_links(shape) if shape.family == "bert" else _gpt2_links(shape)
-    config = _bert_config(model, shape) if shape.family == "bert" else _gpt2_config(model, shape)
-    bert_class = "BertForPreTraining" if shape.nsp else "BertForMaskedLM"
-    cls_name = "GPT2LMHeadModel" if shape.family == "gpt2" else bert_class
-    hf_model = getattr(transformers, cls_name)(config)
     ours = model.state_dict()
+    vocab_size = ours[f"{shape.token}.table.weight"].shape[0]
+    hf_model = getattr(transformers, shape.hf_class)(hf_config(shape, vocab_size, tokenizer))
     theirs: dict = {}
     for link in links:
         theirs.update(link.to_theirs(ours[link.ours]))
@@ -357,43 +295,36 @@ def to_hf(model: Any) -> Any:
     return hf_model.eval()
 
 
-def _aliases(s: _Shape) -> dict[str, str]:
+def _aliases(s: HfShape) -> dict[str, str]:
     if s.family == "gpt2":
         return {"lm_head.weight": "transformer.wte.weight"}
     return {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
             "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
 
-def _block_config(model: Any, shape: _Shape) -> dict[str, Any]:
-    block = shape.blocks[0]
-    token = model.embedding.token_embedding
-    return dict(
-        vocab_size=token.num_embeddings, layers=len(shape.blocks), hidden=token.embedding_dim,
-        heads=block.attn.n_head, ffn=block.mlp.c_fc.out_features, eps=block.eps,
-        dropout=block.attn.resid_dropout.p, attn_dropout=block.attn.attn_dropout,
-        positions=model.get_submodule(shape.position).table.num_embeddings,
-    )
+def _special_id(tokenizer: Any, role: str, default: int | None = 0) -> int | None:
+    value = getattr(tokenizer, f"{role}_id", None) if tokenizer is not None else None
+    return default if value is None else value
 
 
-def _bert_config(model: Any, shape: _Shape) -> Any:
-    c = _block_config(model, shape)
-    token = model.embedding.token_embedding
-    return _transformers().BertConfig(
-        vocab_size=c["vocab_size"], hidden_size=c["hidden"], num_hidden_layers=c["layers"],
-        num_attention_heads=c["heads"], intermediate_size=c["ffn"],
-        hidden_act=_BERT_ACTIVATION[shape.blocks[0].activation],
-        hidden_dropout_prob=c["dropout"], attention_probs_dropout_prob=c["attn_dropout"],
-        max_position_embeddings=c["positions"], type_vocab_size=model.get_submodule(shape.segment).table.num_embeddings,
-        layer_norm_eps=c["eps"], pad_token_id=token.padding_idx if token.padding_idx is not None else 0,
-        tie_word_embeddings=shape.tied, attn_implementation="eager",
-    )
-
-
-def _gpt2_config(model: Any, shape: _Shape) -> Any:
-    c = _block_config(model, shape)
-    return _transformers().GPT2Config(
-        vocab_size=c["vocab_size"], n_positions=c["positions"], n_embd=c["hidden"], n_layer=c["layers"],
-        n_head=c["heads"], n_inner=c["ffn"], activation_function=_GPT2_ACTIVATION[shape.blocks[0].activation],
-        resid_pdrop=c["dropout"], embd_pdrop=model.embedding.dropout.p, attn_pdrop=c["attn_dropout"],
-        layer_norm_epsilon=c["eps"], tie_word_embeddings=shape.tied, attn_implementation="eager",
+def hf_config(shape: HfShape, vocab_size: int, tokenizer: Any = None) -> Any:
+    """The transformers ``BertConfig``/``GPT2Config`` of a shape (``hf_shape(recipe)``)."""
+    c, transformers = shape.settings, _transformers()
+    if shape.family == "bert":
+        return transformers.BertConfig(
+            vocab_size=vocab_size, hidden_size=c["hidden"], num_hidden_layers=c["layers"],
+            num_attention_heads=c["heads"], intermediate_size=c["ffn"], hidden_act=_BERT_ACTIVATION[c["activation"]],
+            hidden_dropout_prob=c["dropout"], attention_probs_dropout_prob=c["attn_dropout"],
+            max_position_embeddings=c["max_positions"], type_vocab_size=c["segments"], layer_norm_eps=c["eps"],
+            initializer_range=c["init_std"], pad_token_id=_special_id(tokenizer, "pad"),
+            tie_word_embeddings=shape.tied, attn_implementation="eager",
+        )
+    eos = _special_id(tokenizer, "eos", None)
+    return transformers.GPT2Config(
+        vocab_size=vocab_size, n_positions=c["max_positions"], n_embd=c["hidden"], n_layer=c["layers"],
+        n_head=c["heads"], n_inner=c["ffn"], activation_function=_GPT2_ACTIVATION[c["activation"]],
+        resid_pdrop=c["dropout"], embd_pdrop=c["embedding_dropout"], attn_pdrop=c["attn_dropout"],
+        layer_norm_epsilon=c["eps"], initializer_range=c["init_std"], tie_word_embeddings=shape.tied,
+        bos_token_id=_special_id(tokenizer, "bos", eos), eos_token_id=eos,
+        pad_token_id=_special_id(tokenizer, "pad", None), attn_implementation="eager",
     )

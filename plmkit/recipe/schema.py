@@ -88,6 +88,25 @@ class EvalSection(Section):
     batches: int = Field(20, ge=1, description="held-out batches per evaluation")
 
 
+class InitSection(Section):
+    checkpoint: str = Field(
+        min_length=1,
+        description="start from these weights: a plmkit run folder (or its model/), a transformers folder "
+                    "(config.json + safetensors, BERT/GPT-2), or an ELMo options.json (or a folder holding it and "
+                    "weights.hdf5); relative to the recipe's folder. Its tokenizer, when it has one, is the run's",
+    )
+    weights: Optional[str] = Field(
+        None, min_length=1, description="ELMo: the weights.hdf5 of checkpoint: options.json (default: weights.hdf5 beside it)"
+    )
+
+
+class LoggingSection(Section):
+    tensorboard: bool = Field(
+        False, description="also write TensorBoard event files into RUN/tensorboard/ (needs the tensorboard "
+                           "package); metrics.jsonl is always written"
+    )
+
+
 class Recipe(Section):
     """A validated recipe. Load one with ``plmkit.load_recipe``."""
 
@@ -101,6 +120,8 @@ class Recipe(Section):
     device: DeviceSpec = Field(default_factory=lambda: DeviceSpec(type="auto"))  # type: ignore[valid-type]
     train: TrainSection
     eval: EvalSection = Field(default_factory=EvalSection)
+    init: Optional[InitSection] = Field(None, description="start training from existing weights (continued pretraining)")
+    logging: LoggingSection = Field(default_factory=LoggingSection, description="where metrics are written besides metrics.jsonl")
 
     _source: Any = PrivateAttr(default=None)  # the file it was loaded from
     _resolved: Any = PrivateAttr(default=None)  # the resolved plain dict, defaults not filled

@@ -83,9 +83,13 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
                 model = _build(recipe, prepared.tokenizer, placement)
                 optimizer = make_optimizer(model, recipe.train)
                 state = _resume_from(run, recipe, model, optimizer, placement)
+                init = _start_from(recipe, model, progress) if state["step"] == 0 else None  # not on resume
                 for note in run.tidy():  # decided: only now is anything in the folder changed
                     progress.message(note)
-                run.write_start(recipe, prepared.tokenizer)
+                for note in run.write_start(recipe, prepared.tokenizer):
+                    progress.message(note)
+                if init is not None:
+                    run.write_init(init)
                 run.truncate_metrics(state["step"])
                 loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
                 return loop.run(started)
@@ -278,12 +282,29 @@ class _Loop:
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _prepare(recipe: Any, run: RunDir) -> Any:
-    """Tokenizer and batches; a run that already has a tokenizer keeps it (resume)."""
+    """Tokenizer and batches; a run that already has a tokenizer keeps it (resume), a run that
+    starts from a checkpoint takes the checkpoint's."""
     from ..data.prepare import prepare
     from ..data.tokenize import Tokenizer
 
     tokenizer = Tokenizer.load(run.tokenizer_dir) if (run.tokenizer_dir / ".complete").exists() else None
+    if tokenizer is None and recipe.init is not None:  # a checkpoint's tokenizer, when it has one
+        from ..interop.init import checkpoint_tokenizer
+
+        tokenizer = checkpoint_tokenizer(recipe)
     return prepare(recipe, tokenizer=tokenizer)
+
+
+def _start_from(recipe: Any, model: Any, progress: Progress) -> dict[str, Any] | None:
+    """``init.checkpoint``: its weights into a fresh run's model (RecipeError if they do not fit)."""
+    if recipe.init is None:
+        return None
+    from ..interop.init import initialise
+
+    report = initialise(model, recipe)
+    for line in report.lines():
+        progress.message(line)
+    return report.as_dict()
 
 
 def _build(recipe: Any, tokenizer: Any, placement: Any) -> Any:

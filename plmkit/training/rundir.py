@@ -4,6 +4,8 @@
     versions.json    plmkit, torch, python, and each plugin package that supplied a component
     tokenizer/       the trained tokenizer; its .complete marker lists each file's SHA-256
     metrics.jsonl    one JSON object per line: training steps and held-out evaluations
+    tensorboard/     the same records as TensorBoard events, when the recipe asks (logging.tensorboard)
+    init.json        the tensors a run started from (init.checkpoint): loaded, fresh, unused
     checkpoints/     step-N/ folders (see checkpoint.py); the newest two are kept
     model/           the final model: model.safetensors + recipe.yaml + tokenizer/ + versions.json
     summary.json     final held-out metrics, baselines, wall time; written last
@@ -47,6 +49,7 @@ COMPLETE = ".complete"
 MAX_ENTRIES = 100_000
 #: metrics.jsonl lines longer than this are dropped when a resumed run rewrites the file
 _MAX_METRICS_LINE = 1 << 20
+INIT_FILE = "init.json"
 
 
 class RunDir:
@@ -61,6 +64,7 @@ class RunDir:
         self.created: list[Path] = []  # folders made for this run, outermost first
         self.candidates: list[tuple[Path, dict[str, Any]]] = []  # verified checkpoints, newest first
         self.damaged: list[DamagedFile] = []  # checkpoints newer than the first candidate
+        self.writers: list[Any] = []  # besides metrics.jsonl, every metric record goes to these (TensorBoard)
 
     def __str__(self) -> str:
         return str(self.path)
@@ -145,20 +149,32 @@ class RunDir:
                            f"it was trained with (nothing was written)") from None
 
     # -- writing ----------------------------------------------------------------------------------
-    def write_start(self, recipe: Any, tokenizer: Any) -> None:
-        """recipe.yaml, versions.json and tokenizer/ (written once; a resumed run keeps its own)."""
+    def write_start(self, recipe: Any, tokenizer: Any) -> list[str]:
+        """recipe.yaml, versions.json and tokenizer/ (written once; a resumed run keeps its own); the
+        metric writers the recipe's ``logging`` asks for. Returns notes for a person (a writer missing)."""
+        from ..interop.tensorboard import metric_writers
+
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / RECIPE_FILE, recipe.to_yaml())
         atomic_write_json(self.path / VERSIONS_FILE, versions(recipe))
         if not (self.tokenizer_dir / COMPLETE).exists():
             _write_folder(self.tokenizer_dir, lambda tmp: tokenizer.save(tmp))
+        self.writers, notes = metric_writers(self.path, recipe)
+        return notes
+
+    def write_init(self, report: dict[str, Any]) -> None:
+        """init.json: what the run's weights started from (``plmkit.interop.init``)."""
+        atomic_write_json(self.path / INIT_FILE, report)
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        """One line of strict JSON; a non-finite number is written as null and named in ``nonfinite``."""
+        """One line of strict JSON to metrics.jsonl (a non-finite number is written as null and named in
+        ``nonfinite``), and the record to every writer the recipe asked for (the one place they go)."""
         nonfinite = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
         line = jsonable({**record, "nonfinite": nonfinite} if nonfinite else record)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(_json_line(line) + "\n")
+        for writer in self.writers:
+            writer.write(record)
 
     def truncate_metrics(self, step: int) -> None:
         """Drop records after ``step`` (a resumed run writes them again) and lines that are not JSON."""
@@ -180,6 +196,8 @@ class RunDir:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / SUMMARY_FILE, summary)
+        for writer in self.writers:  # the run is over
+            writer.close()
 
     # -- after deciding (resume) or failing (a new run) --------------------------------------------
     def tidy(self) -> list[str]:
