@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def reseal(folder: Path) -> None:
+    """Record a run folder's files as they are now in its completion marker, as if plmkit had
+    written them (for tests that edit a finished folder on purpose, not to simulate damage)."""
+    from plmkit.training.files import file_digest
+
+    files = {p.name: file_digest(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".complete"}
+    (folder / ".complete").write_text(json.dumps({"files": files}))

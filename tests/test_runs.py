@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import RECIPES
+from conftest import RECIPES, reseal
 from plmkit import load_recipe, load_run
 from plmkit.errors import EnvironmentProblem, RunError
 from plmkit.training.loop import train
@@ -59,21 +59,13 @@ def test_a_missing_plugin_is_named_with_its_version(text_run, tmp_path):
     versions["components"].append({"key": "model.attention", "kind": "attention", "type": "talking_heads",
                                    "package": "plmkit-talking-heads", "version": "0.3.1"})
     (copy / "versions.json").write_text(json.dumps(versions))
-    _reseal(copy)  # as if the run had been trained with the plugin
+    reseal(copy)  # as if the run had been trained with the plugin
     with pytest.raises(EnvironmentProblem) as info:
         load_run(copy)
     assert info.value.lines() == [
         "model.attention: this run's attention 'talking_heads' comes from the plugin package "
         "plmkit-talking-heads==0.3.1, which is not installed; "
         "install it: pip install 'plmkit-talking-heads==0.3.1'"]
-
-
-def _reseal(folder):
-    """Record the folder's files as they are now in its completion marker."""
-    from plmkit.training.files import file_digest
-
-    files = {p.name: file_digest(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".complete"}
-    (folder / ".complete").write_text(json.dumps({"files": files}))
 
 
 def test_a_damaged_model_file_is_named(text_run, tmp_path):

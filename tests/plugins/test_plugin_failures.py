@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 import plugin_site
-from conftest import RECIPES, run_cli
+from conftest import RECIPES, reseal, run_cli
 
 GPT = str(RECIPES / "gpt.yaml")
 TINY = ["train.steps=3", "train.batch_size=2", "data.documents=30", "eval.batches=1", "model.layers=1",
@@ -107,6 +107,7 @@ def test_a_run_whose_plugin_is_excluded_says_so_and_how_to_include_it(site, gpt_
     versions["components"].append({"key": "model.attention", "kind": "attention", "type": "twin",
                                    "package": "plmkit-twin-a", "version": "0.0.1"})
     (copy / "versions.json").write_text(json.dumps(versions))
+    reseal(copy)  # as if the run had been trained with the plugin
     result = run_cli("eval", str(copy), env=plugin_site.env(site, allow="alibi"))
     assert result.returncode == 1
     assert last_line(result) == (
