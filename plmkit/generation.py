@@ -8,8 +8,10 @@ kept) -> top-p (sort ascending, cumulative softmax, drop tokens whose cumulative
 tokens whose descending cumulative mass is <= p instead, i.e. one token fewer at the boundary;
 plmkit follows transformers.
 
-There is no KV cache: each new token recomputes the (at most ``max_positions``) context. For the
-small models plmkit trains this costs little and keeps the model contract simple.
+Decoding is incremental (``plmkit.models.decoding.NextLogits``): the model's cache keeps every
+block's past keys and values, so each new token computes one position and projects only it to
+the vocabulary; a model whose blocks keep no cache, or a text longer than ``max_positions``
+(whose window slides), recomputes the context. The logits, and so the tokens, are the same.
 
 Generation streams: ``stream_ids`` yields each id as it is drawn and ``stream_text`` each piece of
 text as soon as it is complete (a character split across tokens is held back until its last
@@ -129,19 +131,18 @@ def stream_ids(
 
 def _draw(model: torch.nn.Module, ids: list[int], max_tokens: int, temperature: float, top_k: int | None,
           top_p: float | None, seed: int | None, stop: set[int], max_positions: int | None) -> Iterator[int]:
+    from .models.decoding import NextLogits
+
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(0 if seed is None else seed)
     was_training = model.training
     model.eval()
     try:
+        next_logits = NextLogits(model, max_positions)  # feeds only the new ids (the model's cache)
         for _ in range(max_tokens):
-            context = ids[-max_positions:] if max_positions else ids
-            input_ids = torch.tensor([context], dtype=torch.long, device=device)  # (1, T)
-            model.reset_states()  # the whole context is fed again at every step
-            with torch.inference_mode():
-                logits = model(input_ids=input_ids).logits[:, -1, :]  # (1, V)
-                token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
+            logits = next_logits(ids)  # (1, V) at the last position
+            token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
             ids.append(token)
             yield token
             if token in stop:

@@ -11,6 +11,12 @@ the blocks are stacked:
                     [forward; backward] (ELMo)
 
 Contracts (what each kind's built module must provide) are in docs/plugins.md.
+
+Incremental decoding (causal models): ``new_cache()`` gives a ``ModelCache`` holding every
+block's past (keys and values, or an LSTM's state); ``forward(..., cache=)`` and
+``next_logits(input_ids, cache)`` then feed only the new positions, numbered after the cached
+ones (learned and rotary positions alike). A model whose blocks do not all support a cache
+(``plmkit.modules.supports_cache``) gets None and is decoded by recomputing the context.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..modules.attention import supports_cache
+from .decoding import ModelCache
 from .output import ModelOutput
 
 
@@ -73,6 +81,7 @@ class LanguageModel(nn.Module):
         labels: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
         output_hidden_states: bool = False,
+        cache: ModelCache | None = None,
         **extra: torch.Tensor,
     ) -> ModelOutput:
         batch = dict(
@@ -86,6 +95,8 @@ class LanguageModel(nn.Module):
             **extra,
         )
         batch = {k: v for k, v in batch.items() if v is not None}
+        if cache is not None:  # incremental: only the new positions, after the cached ones
+            return self._heads(self._encode_cached(batch, cache), batch, output_hidden_states)
         reference = char_ids if char_ids is not None else input_ids
         if attention_mask is None:
             attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
@@ -123,6 +134,49 @@ class LanguageModel(nn.Module):
             x = block(x, mask, rope=rope)
             states.append(x)
         states[-1] = self.final_norms[index](states[-1])
+        return states
+
+    # -- incremental decoding -------------------------------------------------------------------
+    def new_cache(self) -> ModelCache | None:
+        """An empty cache for ``forward(cache=)``/``next_logits``; None when this model cannot decode
+        incrementally (not causal, or a block without ``supports_cache``)."""
+        blocks = list(self.encoder[0])
+        if self.direction != "causal" or self.input_transform is not None or not all(map(supports_cache, blocks)):
+            return None
+        return ModelCache([block.new_cache() for block in blocks])
+
+    def next_logits(self, input_ids: torch.Tensor, cache: ModelCache, attention_mask: torch.Tensor | None = None,
+                    **inputs: torch.Tensor) -> torch.Tensor:
+        """The language-model head's logits (B, V) at the last of the new positions ``input_ids``
+        (B, T), which follow the ``cache.length`` cached ones; the cache takes them in.
+
+        Only the last position is projected to the vocabulary. ``attention_mask``, if given,
+        covers the cached and the new positions (B, cache.length + T).
+        """
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
+        hidden_states = self._encode_cached({k: v for k, v in batch.items() if v is not None}, cache)
+        last = [h[:, -1:] for h in hidden_states]  # (B, 1, D): the head reads only the top one
+        return self.heads[self.lm_head](last, {})["logits"][:, -1]  # (B, V)
+
+    def _encode_cached(self, batch: dict, cache: ModelCache) -> list[torch.Tensor]:
+        reference = batch.get("input_ids", batch.get("char_ids"))
+        B, T = reference.shape[:2]
+        past = cache.length
+        if "position_ids" not in batch:
+            batch["position_ids"] = torch.arange(past, past + T, device=reference.device).unsqueeze(0)  # (1, T)
+        x = self.embedding(**{k: v for k, v in batch.items() if k in _EMBEDDING_INPUTS})  # (B, T, D)
+        rope = self._rotary(x, batch["position_ids"])
+        mask = batch.get("attention_mask")  # (B, past + T) or None
+        if mask is not None and bool(mask.all()):
+            mask = None
+        if self.encoder_kind != "attention":  # a recurrent layer reads the mask of its own steps
+            mask = mask[:, -T:] if mask is not None else torch.ones(B, T, dtype=torch.long, device=x.device)
+        states = [x]
+        for block, block_cache in zip(self.encoder[0], cache.layers):
+            x = block(x, mask, rope=rope, cache=block_cache)
+            states.append(x)
+        states[-1] = self.final_norms[0](states[-1])
+        cache.length = past + T
         return states
 
     def _heads(self, hidden_states: list[torch.Tensor], batch: dict, output_hidden_states: bool) -> ModelOutput:

@@ -9,9 +9,19 @@
 
 Masks: ``attention_mask`` (B, T) is 1 for tokens and 0 for padding, or None when no row is
 padded; then, without a score bias, a causal block takes SDPA's fused ``is_causal`` path.
+
+Incremental decoding (``cache=``): a ``KVCache`` keeps the keys and values of every position the
+block has seen, so a causal model continuing a text computes only the new positions. The new
+queries are the *last* T of the S keys; SDPA's ``is_causal`` aligns its triangle top-left (query
+i sees keys <= i), which is only right when T == S, so with a cache the causal triangle is an
+explicit mask offset by S - T (and no mask at all for a single new query, which sees every key).
+A block that keeps such a cache says so with ``supports_cache = True`` (see ``supports_cache``).
 """
 
 from __future__ import annotations
+
+import inspect
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,31 +29,82 @@ from torch import nn
 
 from .rotary import apply_rotary
 
-__all__ = ["attention_bias", "SelfAttention"]
+__all__ = ["attention_bias", "SelfAttention", "KVCache", "supports_cache"]
 
 
 def attention_bias(attention_mask: torch.Tensor | None, causal: bool, T: int, dtype: torch.dtype,
-                   device: torch.device | None = None) -> torch.Tensor:
-    """Additive mask (B|1, 1, T|1, T): 0 where query i may see key j, the dtype's minimum elsewhere.
+                   device: torch.device | None = None, queries: int | None = None) -> torch.Tensor:
+    """Additive mask (B|1, 1, Q|1, T): 0 where query i may see key j, the dtype's minimum elsewhere.
 
     Padded keys (attention_mask 0) are hidden from every query; with ``causal`` so is the future.
-    A finite minimum (as transformers uses) rather than -inf keeps a row whose keys are all
-    hidden (a left-pad query under a causal mask) a uniform softmax instead of NaN.
+    ``queries`` (default T): the queries are the last Q of the T positions (a cached decoding
+    step), so query i sits at position T - Q + i. A finite minimum (as transformers uses) rather
+    than -inf keeps a row whose keys are all hidden (a left-pad query under a causal mask) a
+    uniform softmax instead of NaN.
     """
     device = attention_mask.device if attention_mask is not None else device
+    Q = T if queries is None else queries
     if attention_mask is not None:
         allowed = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T) keys
     else:
         allowed = torch.ones(1, 1, 1, T, dtype=torch.bool, device=device)
     if causal:
-        future = torch.ones(T, T, dtype=torch.bool, device=device).tril()  # (T, T)
-        allowed = allowed & future  # (B|1, 1, T, T)
+        future = torch.ones(T, T, dtype=torch.bool, device=device).tril()[T - Q:]  # (Q, T)
+        allowed = allowed & future  # (B|1, 1, Q, T)
     zero = torch.zeros((), dtype=dtype, device=device)
     return torch.where(allowed, zero, torch.finfo(dtype).min)
 
 
+class KVCache:
+    """The keys and values (B, n, S, d) one attention block has seen; S grows with every call.
+
+    Storage grows by doubling, so appending one position does not copy the whole past.
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None  # (B, n, capacity, d)
+        self.v: torch.Tensor | None = None
+        self.length = 0
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new positions' k, v (B, n, T, d); return all keys and values (B, n, S, d)."""
+        T, end = k.shape[2], self.length + k.shape[2]
+        if self.k is None or end > self.k.shape[2]:
+            self._grow(k, v, end)
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+    def _grow(self, k: torch.Tensor, v: torch.Tensor, needed: int) -> None:
+        B, n, _, d = k.shape
+        capacity = max(needed, 2 * (self.k.shape[2] if self.k is not None else 0), 64)
+        new_k, new_v = k.new_empty(B, n, capacity, d), v.new_empty(B, n, capacity, d)
+        if self.k is not None:
+            new_k[:, :, :self.length] = self.k[:, :, :self.length]
+            new_v[:, :, :self.length] = self.v[:, :, :self.length]
+        self.k, self.v = new_k, new_v
+
+
+def supports_cache(module: nn.Module) -> bool:
+    """Whether ``module`` can decode incrementally: it says ``supports_cache`` (a class attribute or
+    property), its ``forward`` takes ``cache=`` and it makes one with ``new_cache()``.
+
+    A plugin block that does not is still used for generation, recomputing the whole context.
+    """
+    if not getattr(module, "supports_cache", False) or not callable(getattr(module, "new_cache", None)):
+        return False
+    return "cache" in inspect.signature(module.forward).parameters
+
+
 class SelfAttention(nn.Module):
-    """``forward(x (B, T, H), attention_mask (B, T) | None, rope=None) -> (B, T, H)``."""
+    """``forward(x (B, T, H), attention_mask (B, T|S) | None, rope=None, cache=None) -> (B, T, H)``.
+
+    With a ``KVCache`` the T new positions attend to the S = past + T positions seen so far and
+    ``attention_mask``, if given, covers all S keys.
+    """
+
+    supports_cache: ClassVar[bool] = True
 
     def __init__(self, hidden: int, heads: int, dropout: float = 0.0, attn_dropout: float = 0.0,
                  bias: bool = True, causal: bool = False) -> None:
@@ -59,22 +120,32 @@ class SelfAttention(nn.Module):
         """An additive bias (n_head, T, T) for the attention scores; None: no bias (plain attention)."""
         return None
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope=None) -> torch.Tensor:
+    def new_cache(self) -> KVCache:
+        """An empty cache for incremental decoding (one per block and sequence batch)."""
+        return KVCache()
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope=None,
+                cache: KVCache | None = None) -> torch.Tensor:
         B, T, H = x.shape
         q, k, v = self.c_attn(x).split(H, dim=-1)  # 3 x (B, T, H)
         q, k, v = (t.view(B, T, self.n_head, H // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, n, T, d)
         if rope is not None:
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        bias = self.score_bias(T, x.device, q.dtype)  # (n, T, T) or None
+        if cache is not None:
+            k, v = cache.update(k, v)  # (B, n, S, d): the past and the new positions
+        S = k.shape[2]
+        bias = self.score_bias(S, x.device, q.dtype)  # (n, S, S) or None
+        if bias is not None and S != T:
+            bias = bias[:, S - T:]  # (n, T, S): the rows of the new queries
         mask = None
-        if attention_mask is not None or bias is not None:
-            mask = attention_bias(attention_mask, self.causal, T, q.dtype, x.device)  # (B|1, 1, T|1, T)
-            mask = mask if bias is None else mask + bias.unsqueeze(0)  # (B|1, n, T, T)
+        if attention_mask is not None or bias is not None or (self.causal and 1 < T < S):
+            mask = attention_bias(attention_mask, self.causal, S, q.dtype, x.device, T)  # (B|1, 1, T|1, S)
+            mask = mask if bias is None else mask + bias.unsqueeze(0)  # (B|1, n, T, S)
         y = F.scaled_dot_product_attention(
             q, k, v,
             attn_mask=mask,
             dropout_p=self.attn_dropout if self.training else 0.0,
-            is_causal=self.causal and mask is None,
+            is_causal=self.causal and mask is None and T == S,  # one new query (T < S) sees every key
         )  # (B, n, T, d), scores scaled by 1/sqrt(d)
         y = y.transpose(1, 2).reshape(B, T, H)  # merge heads
         return self.resid_dropout(self.c_proj(y))

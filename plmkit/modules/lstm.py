@@ -10,6 +10,9 @@ One step, for input x (D_in), projected state h (P) and cell c (C):
 The order i, f, o, g lets one sigmoid cover the first three gates; plmkit.interop.elmo maps TF's
 i, j, f, o onto it. x W_x + b is computed for all T steps at once; the Python loop only does the
 recurrent part.
+
+Incremental decoding: ``forward(..., cache=LstmState())`` starts from the state the cache holds
+and leaves the final state there, so a causal model continuing a text feeds only the new tokens.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["LstmWithProjection"]
+__all__ = ["LstmWithProjection", "LstmState"]
+
+
+class LstmState:
+    """The (h (B, P), c (B, C)) an LSTM layer ended with: its cache for incremental decoding."""
+
+    def __init__(self) -> None:
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class LstmWithProjection(nn.Module):
     """x (B, T, D_in), attention_mask (B, T) -> (B, T, P); padded steps output 0 and keep the state."""
+
+    supports_cache = True  # forward(..., cache=LstmState()) continues from the cached state
 
     def __init__(
         self,
@@ -65,15 +77,25 @@ class LstmWithProjection(nn.Module):
         """Forget the carried state: the next call starts from zeros."""
         self._state = None
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor, rope: object = None) -> torch.Tensor:
+    def new_cache(self) -> LstmState:
+        """An empty state for incremental decoding."""
+        return LstmState()
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor, rope: object = None,
+                cache: LstmState | None = None) -> torch.Tensor:
         x = self.dropout(x)  # bilm-tf drops the layer input; the residual adds the dropped input
         mask = attention_mask.to(torch.bool)  # (B, T)
-        h, c = self._initial_state(x.shape[0], x)
+        if cache is not None and cache.state is not None:
+            h, c = cache.state
+        else:
+            h, c = self._initial_state(x.shape[0], x) if cache is None else self._zeros(x.shape[0], x)
         gates_x = self.input_linearity(x)  # (B, T, 4C): the input part of every step at once
         out, h, c = self._steps(gates_x, h, c, mask)  # (B, T, P)
         if self.residual:
             out = out + x
-        if self.stateful:
+        if cache is not None:
+            cache.state = (h, c)
+        elif self.stateful:
             self._keep_state(h.detach(), c.detach())
         return out * mask.unsqueeze(-1).to(out.dtype)
 
@@ -103,10 +125,12 @@ class LstmWithProjection(nn.Module):
                 h, c = torch.where(keep[:, t], h_new, h), torch.where(keep[:, t], c_new, c)
         return torch.stack(outputs, dim=1), h, c
 
+    def _zeros(self, B: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return like.new_zeros(B, self.output_dim), like.new_zeros(B, self.cell_dim)
+
     def _initial_state(self, B: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Zeros, or the carried state of rows 0..B-1 (a row that was never seen starts at zero)."""
-        h = like.new_zeros(B, self.output_dim)
-        c = like.new_zeros(B, self.cell_dim)
+        h, c = self._zeros(B, like)
         if self.stateful and self._state is not None:
             n = min(B, self._state[0].shape[0])
             h[:n], c[:n] = self._state[0][:n], self._state[1][:n]

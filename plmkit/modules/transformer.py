@@ -9,6 +9,10 @@ BERT's separate query/key/value and GPT-2's Conv1D (in, out) onto them.
 
 The block receives its parts: pass ``attention=`` (any module with the ``SelfAttention`` call
 signature, e.g. a subclass with a score bias) or ``mlp=`` to change one without copying the rest.
+
+Incremental decoding: ``forward(..., cache=)`` hands the cache to the attention, which keeps the
+past keys and values (``attention.KVCache``); the block supports it when its attention does
+(``supports_cache``), otherwise a causal model recomputes the context for every new token.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import SelfAttention
+from .attention import SelfAttention, supports_cache
 from .init import init_linear
 from .mlp import MLP
 
@@ -24,7 +28,7 @@ __all__ = ["TransformerBlock"]
 
 
 class TransformerBlock(nn.Module):
-    """One block; ``forward(x (B, T, H), attention_mask (B, T) 1=token | None, rope=None) -> (B, T, H)``."""
+    """One block; ``forward(x (B, T, H), attention_mask (B, T) 1=token | None, rope=None, cache=None) -> (B, T, H)``."""
 
     def __init__(
         self, hidden: int, heads: int, ffn: int | None = None, norm: str = "pre", activation: str = "gelu_tanh",
@@ -40,12 +44,26 @@ class TransformerBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(hidden, eps=eps)
         self.mlp = mlp if mlp is not None else MLP(hidden, ffn or 4 * hidden, activation, dropout, bias)
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, rope=None) -> torch.Tensor:
+    @property
+    def supports_cache(self) -> bool:
+        """True when the attention keeps a cache for incremental decoding."""
+        return supports_cache(self.attn)
+
+    def new_cache(self):
+        """The attention's empty cache (see ``supports_cache``)."""
+        return self.attn.new_cache()
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, rope=None,
+                cache=None) -> torch.Tensor:
         if self.norm == "pre":
-            x = x + self.attn(self.ln_1(x), attention_mask, rope)
+            x = x + self._attend(self.ln_1(x), attention_mask, rope, cache)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, attention_mask, rope))
+        x = self.ln_1(x + self._attend(x, attention_mask, rope, cache))
         return self.ln_2(x + self.mlp(x))
+
+    def _attend(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache) -> torch.Tensor:
+        # an attention module without a cache keeps its three-argument call
+        return self.attn(x, attention_mask, rope) if cache is None else self.attn(x, attention_mask, rope, cache=cache)
 
     def make_final_norm(self) -> nn.Module | None:
         """Pre-LN stacks end with one more LayerNorm (GPT-2's ln_f); post-LN stacks need none."""
