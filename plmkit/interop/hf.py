@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import EnvironmentProblem, RunError
 from .hf_shape import HfShape, hf_shape
@@ -82,35 +82,51 @@ class Link:
 
 
 # -- transformers -> plmkit -------------------------------------------------------------------
-def from_hf(hf_model: Any, state_dict: dict | None = None) -> Any:
+def from_hf(hf_model: Any, state_dict: dict | None = None, overrides: Iterable[str] = ()) -> Any:
     """A plmkit ``LanguageModel`` with the weights of a transformers BERT or GPT-2.
 
     ``hf_model``: a ``BertForPreTraining``/``BertForMaskedLM``/``GPT2LMHeadModel`` instance, a
     local folder written by ``save_pretrained``, or a config together with ``state_dict``
     (keys with or without the ``transformer.``/``bert.`` prefix and the tied aliases).
+    ``overrides``: recipe overrides applied to the recipe derived from the config, validated
+    like ``plmkit run``'s (``RecipeError``), e.g. ``["model.head.mlm.predict=masked"]`` (the
+    same numbers, the masked-LM head decoding only the labelled positions while training) or
+    ``["train.seq_len=64"]``; one that changes the model's shape is refused (``RunError``).
     """
     config, sd, source = _config_and_weights(hf_model, state_dict)
     from ..models.build import build_model
     from ..recipe.validate import recipe_from_dict
 
+    overrides = [overrides] if isinstance(overrides, str) else list(overrides)
     if config.model_type == "bert":
         sd = _prefixed(sd, "bert.", ("embeddings.", "encoder.", "pooler."))
-        recipe = recipe_from_dict(_bert_recipe(config, sd), source=source)
+        recipe = recipe_from_dict(_bert_recipe(config, sd), source=source, overrides=overrides)
         pad_id = config.pad_token_id if config.pad_token_id is not None else 0
     elif config.model_type == "gpt2":
         sd = _prefixed(sd, "transformer.", ("wte.", "wpe.", "h.", "ln_f."))
-        recipe = recipe_from_dict(_gpt2_recipe(config), source=source)
+        recipe = recipe_from_dict(_gpt2_recipe(config), source=source, overrides=overrides)
         ids = (config.pad_token_id, config.eos_token_id)  # GPT-2 has no pad token; its table has no pad row
         pad_id = next((i for i in ids if isinstance(i, int) and 0 <= i < config.vocab_size), 0)
     else:
         raise RunError(f"plmkit converts transformers BERT and GPT-2 models, not {config.model_type!r}")
     model = build_model(recipe, vocab_size=config.vocab_size, pad_id=pad_id)
+    try:
+        _load(model, sd, source)
+    except (RunError, RuntimeError) as exc:
+        if not overrides:
+            raise
+        first = str(exc).strip().splitlines()[0][:200]
+        raise RunError(f"{source}: overrides {overrides} make a model these weights do not fit ({first}); "
+                       f"override only what keeps the model's shape (e.g. model.head.mlm.predict)") from None
+    return model
+
+
+def _load(model: Any, sd: dict, source: str) -> None:
     links = _links(model)
     missing = [k for link in links for k in link.theirs if k not in sd]
     if missing:
         raise RunError(f"{source}: the weights lack {len(missing)} tensors plmkit needs, e.g. {missing[:3]}")
     model.load_state_dict({link.ours: link.to_ours(sd) for link in links}, strict=True)
-    return model
 
 
 _CLASSES = ("BertForPreTraining", "BertForMaskedLM", "GPT2LMHeadModel")
