@@ -1,4 +1,5 @@
-"""The torch side of the device components: a ``Placement`` says where and in what precision to run."""
+"""The torch side of the device components: a ``Placement`` says where, in what precision and
+whether compiled to run."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class Placement:
-    """A torch device, the autocast dtype (None: plain fp32) and the gradient scaler.
+    """A torch device, the autocast dtype (None: plain fp32), the gradient scaler, and whether the
+    model is compiled.
 
     Weights and optimizer state always stay float32; only the forward pass runs under autocast.
     The scaler is enabled for fp16 only (bf16 has fp32's exponent range and needs no scaling).
@@ -27,6 +29,7 @@ class Placement:
     dtype: torch.dtype | None = None
     precision: str = "fp32"
     scaler: Any = field(default=None)
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.scaler is None:
@@ -42,6 +45,14 @@ class Placement:
         with torch.autocast(device_type=self.device.type, dtype=self.dtype):
             yield
 
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model on this device, compiled in place when asked (``nn.Module.compile``: the
+        same object and state-dict names, so checkpoints are those of the plain model)."""
+        model = model.to(self.device)
+        if self.compile:
+            model.compile()
+        return model
+
     def to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Move a batch of tensors to this device."""
         return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
@@ -50,7 +61,7 @@ class Placement:
         name = str(self.device)
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"
-        return f"{name}, {self.precision}"
+        return f"{name}, {self.precision}" + (", compiled" if self.compile else "")
 
 
 def detect_device() -> str:
@@ -63,13 +74,13 @@ def detect_device() -> str:
     return "cpu"
 
 
-def make_placement(device: str, precision: str) -> Placement:
+def make_placement(device: str, precision: str, compile: bool = False) -> Placement:
     """A Placement for ``device`` ("cpu", "cuda", "cuda:1", "mps"), checking the machine has it."""
     dev = torch.device(device)
     _check_available(dev)
     if precision == "fp16" and dev.type != "cuda":
         raise EnvironmentProblem(f"device: precision fp16 needs a cuda device, this run got {dev.type}; use bf16 or fp32")
-    return Placement(device=dev, dtype=_AUTOCAST_DTYPES[precision], precision=precision)
+    return Placement(device=dev, dtype=_AUTOCAST_DTYPES[precision], precision=precision, compile=compile)
 
 
 def _check_available(dev: torch.device) -> None:

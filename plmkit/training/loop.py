@@ -312,7 +312,7 @@ def _build(recipe: Any, tokenizer: Any, placement: Any) -> Any:
 
     try:
         model = build_model(recipe, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
-        return model.to(placement.device)
+        return placement.prepare(model)  # on its device; compiled if device.compile
     except RuntimeError as exc:  # the estimate said it fits, but it did not
         if isinstance(exc, _OOM) or "can't allocate memory" in str(exc) or "out of memory" in str(exc):
             raise RunError(f"model: does not fit in memory on {placement.device} ({str(exc).splitlines()[0][:120]}); "
