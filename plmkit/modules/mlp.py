@@ -38,3 +38,10 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` for a decoding step (eval, no gradient): the same numbers, with the weights in
+        the layout BLAS multiplies a few rows by fastest (``attention.decode_linear``)."""
+        from .attention import decode_linear
+
+        return decode_linear(self.act(decode_linear(x, self.c_fc)), self.c_proj)

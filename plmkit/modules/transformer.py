@@ -57,9 +57,13 @@ class TransformerBlock(nn.Module):
                 cache=None) -> torch.Tensor:
         if self.norm == "pre":
             x = x + self._attend(self.ln_1(x), attention_mask, rope, cache)
-            return x + self.mlp(self.ln_2(x))
+            return x + self._feed_forward(self.ln_2(x), cache)
         x = self.ln_1(x + self._attend(x, attention_mask, rope, cache))
-        return self.ln_2(x + self.mlp(x))
+        return self.ln_2(x + self._feed_forward(x, cache))
+
+    def _feed_forward(self, x: torch.Tensor, cache) -> torch.Tensor:
+        decoding = cache is not None and not self.training and not torch.is_grad_enabled()
+        return self.mlp.decode(x) if decoding and hasattr(self.mlp, "decode") else self.mlp(x)
 
     def _attend(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache) -> torch.Tensor:
         # an attention module without a cache keeps its three-argument call
