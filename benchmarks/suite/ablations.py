@@ -2,6 +2,8 @@
 
 * ``adamw``: plmkit's optimiser (torch's fused AdamW kernel) vs the default for-loop AdamW, in a
   whole GPT training step (recipes/gpt.yaml's model and batch);
+* ``fused_loss``: GPT's softmax projection fused with the cross-entropy (``fused_loss: true``,
+  recipes/gpt.yaml) vs projection then cross-entropy over kept (B, T, V) logits, in a whole step;
 * ``mlm``: BERT's masked-LM head decoding only the labelled rows (``predict: masked``) vs every
   position (``predict: all``, what BertForPreTraining does), in a whole training step;
 * ``char_cnn``: ELMo's character CNN encoding each distinct word of a real batch once vs every
@@ -51,6 +53,19 @@ def adamw(quick: bool, rounds: int) -> dict:
     return _compare("adamw", f"GPT train step, {case.shape}", steps, "for-loop AdamW", 1, rounds)
 
 
+def fused_loss(quick: bool, rounds: int) -> dict:
+    from .training import build_case
+
+    case = build_case("gpt", quick, only="plmkit")
+    fused = case.models["plmkit"].train()
+    plain = copy.deepcopy(fused)
+    plain.heads["lm"].fused_loss = False
+    assert fused.heads["lm"].fused_loss
+    steps = {n: _train_step(m, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), case.batch)
+             for n, m in (("logits, then cross-entropy", plain), ("fused_loss (gpt.yaml)", fused))}
+    return _compare("fused_loss", f"GPT train step, {case.shape}", steps, "logits, then cross-entropy", 1, rounds)
+
+
 def mlm(quick: bool, rounds: int) -> dict:
     from plmkit.interop.hf import from_hf
 
@@ -90,4 +105,4 @@ def char_cnn(quick: bool, rounds: int) -> dict:
 
 def run(quick: bool, rounds: int) -> list[dict]:
     torch.manual_seed(SEED)
-    return [adamw(quick, rounds), mlm(quick, rounds), char_cnn(quick, rounds)]
+    return [adamw(quick, rounds), fused_loss(quick, rounds), mlm(quick, rounds), char_cnn(quick, rounds)]

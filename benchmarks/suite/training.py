@@ -2,8 +2,10 @@
 utilisation, peak memory and, where a target is missed, the profile.
 
 Each case builds the transformers model first; plmkit's is ``plmkit.interop.hf.from_hf`` of it
-(so both hold the same weights), BERT's with ``overrides=["model.head.mlm.predict=masked"]`` as
-recipes/bert.yaml trains (the masked-LM head decodes only the labelled rows). Before timing, every
+(so both hold the same weights), with the overrides that make it train as plmkit's recipes do:
+GPT ``model.head.lm.fused_loss=true`` (recipes/gpt.yaml: the softmax projection fused with the
+loss, no (B, T, V) logits kept), BERT ``model.head.mlm.predict=masked`` (recipes/bert.yaml: the
+masked-LM head decodes only the labelled rows). Before timing, every
 contender's eval-mode loss must equal the baseline's within 1e-4, and plmkit's *training-mode*
 loss with dropout off must equal transformers' (the masked path is the one being timed).
 
@@ -118,7 +120,8 @@ def _gpt(recipe: Any, only: str | None) -> tuple[dict[str, nn.Module], dict]:
             attn_implementation=impl)
         torch.manual_seed(SEED)
         hf[impl] = transformers.GPT2LMHeadModel(config)
-    return _contenders(hf, lambda m: from_hf(m), only), s
+    fused = ["model.head.lm.fused_loss=true"]  # as recipes/gpt.yaml trains
+    return _contenders(hf, lambda m: from_hf(m, overrides=fused), only), s
 
 
 def _bert(recipe: Any, only: str | None) -> tuple[dict[str, nn.Module], dict]:
@@ -181,7 +184,7 @@ def check_same_loss(case: TrainCase) -> None:
         assert case.checks[name] < TOLERANCE, f"{case.name}: {name} loss {value} != {reference}"
     quiet = _without_dropout(case.models["plmkit"]).train()
     with torch.no_grad():
-        trained = float(quiet(**case.batch).loss)  # the training path (BERT: masked rows only)
+        trained = float(quiet(**case.batch).loss)  # the training path (fused loss; BERT: masked rows only)
     case.checks["plmkit (train path)"] = abs(trained - reference)
     assert case.checks["plmkit (train path)"] < TOLERANCE, f"{case.name}: plmkit's training loss {trained} != {reference}"
 

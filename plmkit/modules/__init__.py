@@ -27,7 +27,7 @@ from .embeddings import (
 )
 from .heads import BidirectionalLMHead, CausalLMHead, MaskedLMHead, NextSentenceHead, VocabularyProjection
 from .init import init_linear, residual_init_std
-from .losses import IGNORE, accuracy_sums, cross_entropy, next_token_targets, shifted_nll
+from .losses import IGNORE, accuracy_sums, cross_entropy, linear_cross_entropy, next_token_targets, shifted_nll
 from .lstm import LstmWithProjection
 from .mlp import ACTIVATIONS, MLP, activation
 from .rotary import RotaryTable, apply_rotary
@@ -40,6 +40,6 @@ __all__ = [
     "TokenEmbedding", "SegmentEmbedding", "LearnedPosition", "SinusoidalPosition", "RotaryPosition", "SumEmbedding",
     "sinusoid", "CharCNN", "Highway", "LstmWithProjection",
     "VocabularyProjection", "MaskedLMHead", "NextSentenceHead", "CausalLMHead", "BidirectionalLMHead", "ScalarMix",
-    "IGNORE", "cross_entropy", "next_token_targets", "shifted_nll", "accuracy_sums",
+    "IGNORE", "cross_entropy", "linear_cross_entropy", "next_token_targets", "shifted_nll", "accuracy_sums",
     "init_linear", "residual_init_std",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IGNORE", "cross_entropy", "next_token_targets", "shifted_nll", "accuracy_sums"]
+__all__ = ["IGNORE", "cross_entropy", "linear_cross_entropy", "next_token_targets", "shifted_nll", "accuracy_sums"]
 
 IGNORE = -100  # label of positions that carry no loss
 
@@ -21,6 +21,47 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     ``logits`` (..., V), ``labels`` (...).
     """
     return F.cross_entropy(logits.float().flatten(0, -2), labels.flatten(), ignore_index=IGNORE)
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
+                         max_elements: int = 1 << 22) -> torch.Tensor:
+    """``cross_entropy(h @ weight.T, labels)`` without keeping the logits: the same loss and gradients.
+
+    ``h`` (N, D), ``weight`` (V, D), ``labels`` (N,) with ``IGNORE``. The logits are made in chunks
+    of at most ``max_elements`` (64 MB of float32; one chunk for plmkit's recipes) and each
+    chunk's gradient is taken at once (softmax minus one-hot, in place), so that neither the (N, V)
+    logits nor their log-softmax nor their gradient outlive the forward pass: 3 of the 5 passes over
+    (N, V) that log_softmax + NLL and their backward make, and 2 of its 3 (N, V) buffers, go away.
+    With no label to predict the loss is 0 (not NaN).
+    """
+    return _LinearCrossEntropy.apply(h, weight, labels, max(1, max_elements // weight.shape[0]))
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Forward computes the mean loss and both gradients; backward only scales them."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, rows: int) -> torch.Tensor:
+        count = (labels != IGNORE).sum().clamp(min=1).to(torch.float32)
+        grad_h, grad_w = torch.empty_like(h), torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        for start in range(0, h.shape[0], rows):
+            hc, target = h[start:start + rows], labels[start:start + rows]  # (c, D), (c,)
+            scale = ((target != IGNORE).to(torch.float32) / count)[:, None]  # (c, 1): d(mean)/d(row loss); 0 if ignored
+            index = target.clamp(min=0)[:, None]  # (c, 1): an ignored row picks class 0, scaled by 0
+            p = torch.log_softmax((hc @ weight.t()).float(), dim=-1)  # (c, V) log-probabilities
+            total -= (p.gather(1, index) * scale).sum()
+            p.exp_().scatter_add_(1, index, -torch.ones_like(scale))  # softmax minus one-hot = d(row loss)/d(logits)
+            # the per-row scale goes on the (c, D) side of each product, not over (c, V)
+            grad_h[start:start + rows] = (p.to(h.dtype) @ weight) * scale.to(h.dtype)
+            grad_w.addmm_(p.t(), (hc * scale.to(hc.dtype)).float())
+        ctx.save_for_backward(grad_h, grad_w.to(weight.dtype))
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad, grad_w * grad, None, None
 
 
 def next_token_targets(labels: torch.Tensor) -> torch.Tensor:

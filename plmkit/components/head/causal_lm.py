@@ -24,6 +24,10 @@ class CausalLMParams(HeadParams):
 
     tie: bool = Field(True, description="use the token embedding table as the softmax weights")
     init_std: float = Field(0.02, gt=0, description="standard deviation of the initialisation of an untied softmax")
+    fused_loss: bool = Field(
+        False, description="while training, fuse the softmax projection with the loss: no (B, T, V) logits kept "
+                           "(the same loss and gradients, faster, far less memory; logits are then None)"
+    )
 
     def check(self, recipe: Any, key: str) -> list[tuple[str, str]]:
         return tie_problems(recipe, key, "causal_lm", self.tie)
@@ -39,7 +43,8 @@ def build(params: CausalLMParams, ctx):
 
         raise RecipeError(f"causal_lm: the encoder outputs {ctx.input_dim} values per token but the token table "
                           f"has {ctx.token_embedding.embedding_dim}; set tie: false")
-    return CausalLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.tie, params.init_std)
+    return CausalLMHead(ctx.input_dim, ctx.token_embedding, ctx.vocab_size, params.tie, params.init_std,
+                        params.fused_loss)
 
 
 def register(register):
