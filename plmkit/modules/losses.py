@@ -28,11 +28,12 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, labels: torch.Te
     """``cross_entropy(h @ weight.T, labels)`` without keeping the logits: the same loss and gradients.
 
     ``h`` (N, D), ``weight`` (V, D), ``labels`` (N,) with ``IGNORE``. The logits are made in chunks
-    of at most ``max_elements`` (64 MB of float32; one chunk for plmkit's recipes) and each
-    chunk's gradient is taken at once (softmax minus one-hot, in place), so that neither the (N, V)
-    logits nor their log-softmax nor their gradient outlive the forward pass: 3 of the 5 passes over
-    (N, V) that log_softmax + NLL and their backward make, and 2 of its 3 (N, V) buffers, go away.
-    With no label to predict the loss is 0 (not NaN).
+    of at most ``max_elements`` (16 MB of float32: a few chunks for plmkit's recipes, each still in
+    the cache when its gradient is taken) and each chunk's gradient is taken at once (softmax minus
+    one-hot, in place), so that neither the (N, V) logits nor their log-softmax nor their gradient
+    outlive the forward pass: the zero-fill and the backward pass over (N, V) that NLL +
+    log_softmax make go away, and so do their (N, V) buffers. The loss is the sum of the chunks'
+    (float rounding apart, the same). With no label to predict the loss is 0 (not NaN).
     """
     return _LinearCrossEntropy.apply(h, weight, labels, max(1, max_elements // weight.shape[0]))
 
