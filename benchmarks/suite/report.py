@@ -116,8 +116,8 @@ def markdown(results: dict) -> str:
 def peak_section(p: dict, results: dict) -> list[str]:
     return ["## Matmul peak", "",
             f"{p['fp32']['n']}x{p['fp32']['n']} matmul at {p['threads']} threads: fp32 **{p['fp32']['best_gflops']:.0f} "
-            f"GFLOP/s** (best of 10; median {p['fp32']['median_gflops']:.0f}), bf16 {p['bf16']['best_gflops']:.0f} "
-            "GFLOP/s. MFU below = model FLOP/s over the fp32 best.", ""]
+            f"GFLOP/s** (best of 10; median {p['fp32']['median_gflops']:.0f}); bf16 ({p['bf16']['n']}x{p['bf16']['n']}) "
+            f"{p['bf16']['best_gflops']:.1f} GFLOP/s. MFU below = model FLOP/s over the fp32 best.", ""]
 
 
 def training_section(cases: list[dict], results: dict) -> list[str]:
@@ -188,7 +188,7 @@ def bf16_section(cases: list[dict], results: dict) -> list[str]:
              ("This CPU has bf16 instructions (AVX512-BF16/AMX)." if native else
               "This CPU has **no bf16 instructions** (no AVX512-BF16, no AMX): bf16 is emulated in fp32 arithmetic "
               "with conversions, so it is expected to be slower; fp32 stays the default."), ""]
-    rows = [[r["family"], r["batch"], _f(1e3 * r["contenders"]["fp32"]["median_s"], 1), _f(1e3 * r["contenders"]["bf16"]["median_s"], 1),
+    rows = [[f"{r['family']}, {r['shape']}", r["batch"], _f(1e3 * r["contenders"]["fp32"]["median_s"], 1), _f(1e3 * r["contenders"]["bf16"]["median_s"], 1),
              f"{r['speedup']:.2f}x", r["steps"], f"{r['max_abs_drift']:.3f}", f"{r['final_fp32']:.3f} / {r['final_bf16']:.3f}",
              str(r["load"])] for r in cases]
     return lines + _table(["model", "batch", "fp32 ms", "bf16 ms", "bf16 speed-up", "steps", "max loss drift",
