@@ -40,7 +40,7 @@ def run_layout(layout: str, quick: bool, batches: int, train_steps: int) -> dict
     records = [e for i in range(0, len(documents), 1024) for e in batching.encode(documents[i:i + 1024], tokenizer)]
     tokenize_s = time.perf_counter() - start
     tokens = sum(e.tokens for e in records)
-    batcher = batching.batcher([e.data for e in records], tokenizer)
+    batcher = batching.batcher(records, tokenizer)
     micro = recipe.train.batch_size
     start = time.perf_counter()
     made = list(itertools.islice(train_stream(batcher, micro, SEED), batches))
