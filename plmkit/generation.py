@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-from .errors import RecipeError
+from .errors import Problem, RecipeError
 
 __all__ = ["top_k_filter", "top_p_filter", "next_token", "generate_ids", "stream_ids", "stream_text",
            "check_sampling", "check_causal"]
@@ -72,15 +72,20 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None, m
                    seed: int | None = None) -> None:
     """Reject impossible sampling settings with one line each (exit 2: the command line is wrong)."""
     if not math.isfinite(temperature) or temperature < 0:
-        raise RecipeError(f"--temperature: {temperature} is not a finite number >= 0; use 0 (greedy) or more")
+        raise _wrong("temperature", f"{temperature} is not a finite number >= 0; use 0 (greedy) or more")
     if top_k is not None and top_k < 0:
-        raise RecipeError(f"--top-k: {top_k} is negative; use 0 (off) or a positive count")
+        raise _wrong("top_k", f"{top_k} is negative; use 0 (off) or a positive count")
     if top_p is not None and not 0 < top_p <= 1:
-        raise RecipeError(f"--top-p: {top_p} is outside (0, 1]")
+        raise _wrong("top_p", f"{top_p} is outside (0, 1]")
     if max_tokens < 0:
-        raise RecipeError(f"--max-tokens: {max_tokens} is negative")
+        raise _wrong("max_tokens", f"{max_tokens} is negative")
     if seed is not None and not 0 <= seed < 2**64:
-        raise RecipeError(f"--seed: {seed} is outside 0 .. 2**64 - 1")
+        raise _wrong("seed", f"{seed} is outside 0 .. 2**64 - 1")
+
+
+def _wrong(parameter: str, message: str) -> RecipeError:
+    """A usage mistake named after the parameter (the command line re-keys it to its flag)."""
+    return RecipeError(problems=[Problem(parameter, message)])
 
 
 def check_causal(model: torch.nn.Module) -> None:
@@ -125,7 +130,7 @@ def stream_ids(
     check_causal(model)
     check_sampling(temperature, top_k, top_p, max_tokens, seed)
     if not prompt_ids:
-        raise RecipeError("--prompt: the prompt encodes to no tokens; give some text")
+        raise _wrong("prompt", "the prompt encodes to no tokens; give some text")
     return _draw(model, list(prompt_ids), max_tokens, temperature, top_k, top_p, seed, set(stop_ids), max_positions)
 
 

@@ -26,11 +26,15 @@ def run(args: argparse.Namespace) -> int:
     from ..generation import check_sampling, stream_text
     from ..runs import load_run
 
-    check_sampling(args.temperature, args.top_k, args.top_p, args.max_tokens, args.seed)  # before loading anything
-    loaded = load_run(args.run_dir)
-    pieces = stream_text(loaded, args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed)
-    for piece in pieces:  # each piece as soon as it is drawn: a long generation shows its progress
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    from .flags import as_flags
+
+    flags = {name: "--" + name.replace("_", "-") for name in ("prompt", "max_tokens", "temperature", "top_k", "top_p", "seed")}
+    with as_flags(**flags):
+        check_sampling(args.temperature, args.top_k, args.top_p, args.max_tokens, args.seed)  # before loading anything
+        loaded = load_run(args.run_dir)
+        pieces = stream_text(loaded, args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed)
+        for piece in pieces:  # each piece as soon as it is drawn: a long generation shows its progress
+            sys.stdout.write(piece)
+            sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
