@@ -17,9 +17,16 @@ SMALL = ("train.steps=3 data.documents=200 train.batch_size=8 train.seq_len=32 e
          "tokenizer.vocab_size=400 model.hidden=32 model.layers=2 train.warmup_steps=0")
 
 
-def section_commands() -> list[str]:
-    block = DOC.split("## Use your model elsewhere", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+def section_commands(text: str = DOC) -> list[str]:
+    block = text.split("## Use your model elsewhere", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].rstrip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_shows_commands_this_page_runs():
+    """The README's short version is a subset of the commands tested below, in the same order."""
+    readme = section_commands((REPO / "README.md").read_text(encoding="utf-8"))
+    ours = section_commands()
+    assert readme and [c for c in ours if c in readme] == readme
 
 
 @pytest.mark.slow
