@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     if args.debug:
         os.environ[DEBUG_ENV] = "1"  # also seen by the verb (plmkit plugins) and by torchrun's workers
+    args.argv = argv  # plmkit run device.processes=N starts torchrun with the same arguments
     try:
         return int(args.handler(args) or 0)
     except PlmkitError as error:
@@ -104,9 +105,21 @@ def _report(error: PlmkitError) -> int:
     lines = error.lines()
     if isinstance(error, PluginError) and error.__cause__ is not None and not debug_requested():
         lines[-1] += " (plmkit --debug shows the traceback)"
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and not _rank_should_print(error, lines):
+        return error.exit_code
     for line in lines:
         print(line, file=sys.stderr)
     return error.exit_code
+
+
+def _rank_should_print(error: PlmkitError, lines: list[str]) -> bool:
+    """One of N processes failed: note it for the launcher (which prints the first failure)."""
+    from ..training.distributed import PeerFailed, record_failure
+
+    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    if not isinstance(error, PeerFailed):
+        lines[-1] += f" (process {rank} of {world})"
+    return record_failure(lines, error.exit_code, isinstance(error, PeerFailed))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Trains the model a recipe describes into a run folder. ``--resume DIR`` continues a run from
 its last checkpoint; without a RECIPE it uses the recipe saved in DIR (overrides still apply,
 e.g. ``plmkit run --resume DIR train.steps=1200 --accept-changes`` trains on).
+With ``device.type=ddp device.processes=N`` it starts torchrun with N processes of itself
+(cli/launch.py); under torchrun only rank 0 prints the run folder.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(recipe, args)
+    from .launch import launch, wanted
+
+    processes = wanted(recipe)
+    if processes:
+        return launch(processes, list(getattr(args, "argv", None) or sys.argv[1:]))
     from ..training.loop import Terminated, train
 
     try:
@@ -54,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except Terminated:  # SIGTERM: the loop checkpointed and said how to continue
         print("terminated", file=sys.stderr)
         return Terminated.exit_code
-    print(result.run_dir)  # stdout: the run folder, for scripts
+    if result.summary:  # rank 0 (the only rank that writes one)
+        print(result.run_dir)  # stdout: the run folder, for scripts
     return 0
 
 

@@ -2,8 +2,10 @@
 
 Each head is called as ``head(hidden_states, batch) -> dict`` and reads ``hidden_states[-1]``
 (B, T, D), the top of the encoder; it returns ``"logits"`` and, when its labels are in the
-batch, ``"loss"``. ``metric_sums(out, batch)`` gives its held-out numbers as (total, count)
-pairs, which evaluation adds over batches before dividing.
+batch, ``"loss"`` (a mean over its targets) and ``"loss_targets"`` (how many targets that mean is
+over: N processes weight their losses by it, so they train as one process on the whole batch).
+``metric_sums(out, batch)`` gives its held-out numbers as (total, count) pairs, which evaluation
+adds over batches before dividing.
 
 A tied softmax (``VocabularyProjection``) reads the embedding's token table through a reference
 that is not registered as a submodule: the table belongs to the embedding, appears once in the
@@ -66,11 +68,12 @@ class MaskedLMHead(VocabularyProjection):
             chosen = labels != IGNORE  # (B, T): the ~15% labelled positions
             logits = self.logits(h[chosen])  # (N, V)
             loss = cross_entropy(logits, labels[chosen]) if logits.shape[0] else logits.sum() * 0.0
-            return {"logits": None, "masked_logits": logits, "loss": loss}
+            return {"logits": None, "masked_logits": logits, "loss": loss, "loss_targets": logits.shape[0]}
         logits = self.logits(h)  # (B, T, V)
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = cross_entropy(logits, labels)
+            out["loss_targets"] = (labels != IGNORE).sum()  # a tensor: no sync unless read
         return out
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -103,6 +106,7 @@ class NextSentenceHead(nn.Module):
         out = {"logits": logits, "pooled": pooled}
         if batch.get("next_sentence_label") is not None:
             out["loss"] = cross_entropy(logits, batch["next_sentence_label"].flatten())
+            out["loss_targets"] = (batch["next_sentence_label"] != IGNORE).sum()
         return out
 
     def metric_sums(self, out: dict, batch: dict) -> dict[str, tuple[float, float]]:
@@ -129,11 +133,14 @@ class CausalLMHead(VocabularyProjection):
         h, labels = hidden_states[-1], batch.get("labels")  # labels are the inputs; shifted here, as transformers does
         if self.fused_loss and self.training and labels is not None:
             targets = next_token_targets(labels).flatten()  # (B*T,)
-            return {"logits": None, "loss": linear_cross_entropy(h.flatten(0, 1), self.decoder_weight, targets)}
+            return {"logits": None, "loss": linear_cross_entropy(h.flatten(0, 1), self.decoder_weight, targets),
+                    "loss_targets": (targets != IGNORE).sum()}
         logits = F.linear(h, self.decoder_weight)  # (B, T, V)
         out = {"logits": logits}
         if labels is not None:
-            out["loss"] = cross_entropy(logits, next_token_targets(labels))
+            targets = next_token_targets(labels)
+            out["loss"] = cross_entropy(logits, targets)
+            out["loss_targets"] = (targets != IGNORE).sum()  # a tensor: no sync unless read
         return out
 
     def metric_sums(self, out: dict, batch: dict) -> dict[str, tuple[float, float]]:
@@ -166,6 +173,8 @@ class BidirectionalLMHead(nn.Module):
             out["forward_loss"] = cross_entropy(out["logits"], next_labels)
             out["backward_loss"] = cross_entropy(out["backward_logits"], previous_labels)
             out["loss"] = 0.5 * (out["forward_loss"] + out["backward_loss"])
+            # a row of n real tokens has n-1 forward and n-1 backward targets: one count for both
+            out["loss_targets"] = (next_labels != IGNORE).sum()  # a tensor: no sync unless read
         return out
 
     def metric_sums(self, out: dict, batch: dict) -> dict[str, tuple[float, float]]:

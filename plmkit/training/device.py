@@ -10,8 +10,9 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import EnvironmentProblem
+from .distributed import Group
 
-__all__ = ["Placement", "detect_device", "make_placement"]
+__all__ = ["Placement", "detect_device", "make_placement", "make_distributed_placement"]
 
 _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -30,6 +31,7 @@ class Placement:
     precision: str = "fp32"
     scaler: Any = field(default=None)
     compile: bool = False
+    group: Group = field(default_factory=Group)  # this process's place in a run of N processes
 
     def __post_init__(self) -> None:
         if self.scaler is None:
@@ -61,7 +63,8 @@ class Placement:
         name = str(self.device)
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"
-        return f"{name}, {self.precision}" + (", compiled" if self.compile else "")
+        distributed = f", {self.group.describe()}" if self.group.active else ""
+        return f"{name}, {self.precision}" + (", compiled" if self.compile else "") + distributed
 
 
 def detect_device() -> str:
@@ -95,3 +98,20 @@ def _check_available(dev: torch.device) -> None:
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise EnvironmentProblem("device: mps asked for, but this machine has no Metal GPU; use device.type=auto or cpu")
+
+
+def make_distributed_placement(strategy: str, accelerator: str, precision: str, timeout_minutes: float,
+                               compile: bool = False) -> Placement:
+    """A Placement for one process of a ddp/fsdp run: joins the process group torchrun describes
+    (a single process without torchrun) and takes the process's GPU (cuda:LOCAL_RANK) or the CPU."""
+    from .distributed import join
+
+    kind = accelerator
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"  # no distributed backend on mps
+    if kind == "cuda":
+        _check_available(torch.device("cuda"))
+    group = join(strategy, kind, timeout_minutes)
+    placement = make_placement(f"cuda:{group.local_rank}" if kind == "cuda" else "cpu", precision, compile)
+    placement.group = group
+    return placement

@@ -14,6 +14,9 @@ current step, write a checkpoint, say how to continue and stop (exit 130 and 143
 stops at once. Besides every ``train.checkpoint_every`` steps, a checkpoint is written whenever
 ``train.checkpoint_minutes`` have passed since the last one, so a kill loses at most that much.
 Before anything is allocated the recipe's memory estimate is compared with what the device has.
+
+On N processes (device ``ddp``; see training/distributed.py) every rank runs this loop on its
+share of each global batch; rank 0 alone prints, writes the run folder and evaluates.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..errors import PlmkitError, Problem, RecipeError, RunError
 from ..recipe.objectives import untrainable
 from ..evaluation.metrics import evaluate
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import Group, peer_failed, stopped_by_peer
 from .files import DamagedFile
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .progress import Progress, Silent
@@ -73,17 +77,35 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
     started = time.monotonic()
     with RaiseOnTerminate():
         placement = recipe.device.component.build(recipe.device.params, None)
-        _check_memory(recipe, placement)  # before anything is allocated or written
-        run, _ = open_run_dir(recipe, out_dir, resume, accept_changes)
-        fresh = not run.is_run()  # a new (empty) folder: a failure before training leaves nothing behind
+        group = placement.group
         try:
-            prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
-            with _deterministic(placement.device.type == "cpu"):
-                _seed_everything(recipe.train.seed)
-                model = _build(recipe, prepared.tokenizer, placement)
-                optimizer = make_optimizer(model, recipe.train)
-                state = _resume_from(run, recipe, model, optimizer, placement)
-                init = _start_from(recipe, model, progress) if state["step"] == 0 else None  # not on resume
+            return _train(recipe, placement, out_dir, resume, accept_changes,
+                          progress if group.main else Silent(), started)
+        except Exception as exc:
+            if group.active and not isinstance(exc, PlmkitError) and peer_failed(exc):
+                raise stopped_by_peer(group) from None
+            raise
+        finally:
+            group.close()
+
+
+def _train(recipe: Any, placement: Any, out_dir: Any, resume: Any, accept_changes: bool, progress: Progress,
+           started: float) -> RunResult:
+    group = placement.group
+    group.per_rank(recipe.train.batch_size // recipe.train.grad_accum)  # the ranks can share every micro-batch
+    _check_memory(recipe, placement)  # before anything is allocated or written
+    run = _open_run(recipe, out_dir, resume, accept_changes, group)
+    fresh = not run.is_run()  # a new (empty) folder: a failure before training leaves nothing behind
+    try:
+        prepared = _prepare(recipe, run)  # may fail on bad data: nothing has been written yet
+        with _deterministic(placement.device.type == "cpu"):
+            _seed_everything(recipe.train.seed)
+            model = _build(recipe, prepared.tokenizer, placement)
+            optimizer = make_optimizer(model, recipe.train)
+            state = _resume_from(run, recipe, model, optimizer, placement)
+            init = _start_from(recipe, model, progress) if state["step"] == 0 else None  # not on resume
+            group.barrier()  # every rank has read its checkpoint before rank 0 tidies the folder
+            if group.main:
                 for note in run.tidy():  # decided: only now is anything in the folder changed
                     progress.message(note)
                 for note in run.write_start(recipe, prepared.tokenizer):
@@ -91,14 +113,27 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
                 if init is not None:
                     run.write_init(init)
                 run.truncate_metrics(state["step"])
-                loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
-                return loop.run(started)
-        except BaseException as exc:
-            if fresh and not run.metrics_path.exists():  # nothing trained yet: leave no half-made folder
-                run.discard()
-            if isinstance(exc, (OSError, SafetensorError)) and not isinstance(exc, PlmkitError):
-                raise RunError(_io_failure(exc, run)) from None
-            raise
+            loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
+            return loop.run(started)
+    except BaseException as exc:
+        if group.main and fresh and not run.metrics_path.exists():  # nothing trained yet: no half-made folder
+            run.discard()
+        if isinstance(exc, (OSError, SafetensorError)) and not isinstance(exc, PlmkitError):
+            raise RunError(_io_failure(exc, run)) from None
+        raise
+
+
+def _open_run(recipe: Any, out_dir: Any, resume: Any, accept_changes: bool, group: Group) -> RunDir:
+    """The run folder: rank 0 opens (or creates) it; the other ranks read the same folder."""
+    if group.main:
+        run, _ = open_run_dir(recipe, out_dir, resume, accept_changes)
+    path = group.broadcast(str(run.path) if group.main else None)
+    if group.main:
+        return run
+    run = RunDir(path)  # read-only on this rank: its checkpoints, its tokenizer
+    if run.is_run():
+        run.choose_checkpoints()
+    return run
 
 
 def _check_memory(recipe: Any, placement: Any) -> None:
@@ -155,16 +190,22 @@ class _Loop:
         self.recipe, self.train, self.run_dir = recipe, recipe.train, run
         self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
         self.progress, self.state = progress, state
-        self.hook = _hooks()
+        self.group = placement.group
+        self.hook = _hooks() if self.group.main else _NoHooks()  # plugins observe rank 0's run
         self.tokenizer_files = run.tokenizer_files()  # checkpoints record the tokenizer they belong to
+        self.forward = self.group.wrap(model, placement.device)  # DDP around the model on N processes
 
     def run(self, started: float) -> RunResult:
         train, step = self.train, self.state["step"]
         # resume where we stopped, counted in sequences so a changed batch size still lines up
         self.instances = self.state.get("instances", step * train.batch_size)
-        batches = self.prepared.train_batches(start=self.instances // (train.batch_size // train.grad_accum))
+        micro_batch = train.batch_size // train.grad_accum
+        batches = self.prepared.train_batches(start=self.instances // micro_batch)  # global micro-batches
         self.progress.start(self.run_dir.path, self.recipe, self.placement.describe(),
                             self.model.num_parameters(), step)
+        if self.group.active:
+            self.progress.message(f"global batch {train.batch_size} = {self.group.world} processes x "
+                                  f"{self.group.per_rank(micro_batch)} sequences x {train.grad_accum} micro-batches")
         self.hook.run_started(run_dir=self.run_dir.path, recipe=self.recipe)
         metrics: dict[str, float] = {}
         self.model.train()
@@ -174,54 +215,68 @@ class _Loop:
                 t0 = time.monotonic()
                 lr = learning_rate(step, train)
                 set_learning_rate(self.optimizer, lr)
-                losses = self._optimizer_step(batches, step)
+                losses = self._optimizer_step(batches, step, interrupt.requested or 0)
                 step += 1
                 self.instances += train.batch_size
+                requested = int(losses.pop("interrupt"))  # any rank's signal stops every rank at this step
                 tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
                 record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
-                self.run_dir.append_metrics(record)
+                if self.group.main:
+                    self.run_dir.append_metrics(record)
                 self.progress.step(step, record)
                 self.hook.step_finished(step=step, metrics=record)
                 if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
                     metrics = self._evaluate(step)
                 if (step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0)
-                        or interrupt.requested or self._checkpoint_due()):
+                        or requested or self._checkpoint_due()):
                     self._checkpoint(step)
-                if interrupt.requested and step < train.steps:
-                    what = "interrupted" if interrupt.requested == signal.SIGINT else "terminated (SIGTERM)"
+                if requested and step < train.steps:
+                    what = "interrupted" if requested == signal.SIGINT else "terminated (SIGTERM)"
                     self.progress.message(f"{what} at step {step}; checkpoint saved. Continue with: "
                                           f"plmkit run --resume {self.run_dir.path}")
-                    raise stopped_by(interrupt.requested)
+                    raise stopped_by(requested)
         if not metrics:  # resumed from the final checkpoint of a run killed before it finished
             metrics = self._evaluate(step)
         return self._finish(step, metrics, started)
 
     # -- one optimiser step -----------------------------------------------------------------------
-    def _optimizer_step(self, batches: Iterator[dict], step: int) -> dict[str, float]:
-        """``grad_accum`` micro-batches forward and backward, then one clipped AdamW step."""
-        train, placement, scaler = self.train, self.placement, self.placement.scaler
+    def _optimizer_step(self, batches: Iterator[dict], step: int, interrupt: int = 0) -> dict[str, float]:
+        """``grad_accum`` micro-batches forward and backward, then one clipped AdamW step.
+
+        On N processes each rank takes its rows of every micro-batch; the losses it logs are the
+        global means (summed over ranks with their weights), and ``interrupt`` the largest signal
+        number any rank received.
+        """
+        train, placement, scaler, group = self.train, self.placement, self.placement.scaler, self.group
         self.optimizer.zero_grad(set_to_none=True)
         losses: dict[str, float] = {}
         tokens = 0
         try:
-            for _ in range(train.grad_accum):
-                batch = placement.to(next(batches))
+            for micro in range(train.grad_accum):
+                batch = placement.to(group.shard(next(batches)))
                 self.model.reset_states()  # batches are shuffled: no LSTM state carries between them
-                with placement.autocast():
-                    out = self.model(**batch)
-                scaler.scale(out.loss / train.grad_accum).backward()  # mean over the micro-batches
-                for name, value in [("loss", out.loss), *((f"loss_{k}", v) for k, v in out.losses.items())]:
-                    losses[name] = losses.get(name, 0.0) + value.item() / train.grad_accum
+                with group.no_sync(self.forward, last=micro == train.grad_accum - 1):
+                    with placement.autocast():
+                        out = self.forward(**batch)
+                    weights = _loss_weights(out, group, placement.device)
+                    loss = out.loss if weights is None else sum(w * out.losses[k] for k, w in weights.items())
+                    scaler.scale(loss / train.grad_accum).backward()  # mean over the micro-batches
+                for name, value in _global_losses(out, weights, group):
+                    losses[name] = losses.get(name, 0.0) + value / train.grad_accum
                 tokens += _count_tokens(batch)
             grad_norm = self._clip_and_step()
         except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError too
             if isinstance(exc, _OOM) or "out of memory" in str(exc):
                 raise RunError(_oom_message(self.recipe, self.placement, step)) from None
             raise
+        names = list(losses)
+        totals = group.sum([losses[k] for k in names] + [tokens, interrupt > 0])  # one collective per step
+        losses = dict(zip(names, totals))
+        tokens, interrupt = int(totals[-2]), (interrupt or (signal.SIGTERM if totals[-1] else 0))
         if not math.isfinite(losses["loss"]) and not scaler.is_enabled():
             raise RunError(f"train.lr: the loss became {losses['loss']} at step {step + 1}: training diverged; "
                            f"lower train.lr (now {train.lr}) or raise train.warmup_steps")
-        return {**losses, "grad_norm": grad_norm, "tokens": tokens}
+        return {**losses, "grad_norm": grad_norm, "tokens": tokens, "interrupt": interrupt}
 
     def _clip_and_step(self) -> float | None:
         scaler = self.placement.scaler
@@ -235,6 +290,8 @@ class _Loop:
 
     # -- evaluation, checkpoints, the end ---------------------------------------------------------
     def _evaluate(self, step: int) -> dict[str, float]:
+        if not self.group.main:  # rank 0 evaluates the whole held-out set; the others go on to the next step
+            return {}
         metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement,
                            words=self.prepared.heldout_word_count())
         self.run_dir.append_metrics({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
@@ -250,6 +307,8 @@ class _Loop:
         return bool(minutes) and time.monotonic() - self.last_checkpoint >= minutes * 60
 
     def _checkpoint(self, step: int) -> None:
+        if not self.group.main:  # rank 0 holds the whole model (DDP): one consolidated checkpoint
+            return
         largest = max(self.state.get("max_batch_size", 0), self.train.batch_size)
         trainer_state = {"instances": self.instances, "best": self.state.get("best", {}), "max_batch_size": largest,
                          # what these weights were trained with: a resume compares against it
@@ -259,6 +318,8 @@ class _Loop:
         self.last_checkpoint = time.monotonic()
 
     def _finish(self, step: int, metrics: dict[str, float], started: float) -> RunResult:
+        if not self.group.main:
+            return RunResult(self.run_dir.path, step, metrics, {}, self.model)
         self.run_dir.write_model(self.model, self.recipe, self.prepared.tokenizer)
         summary = {
             "name": self.recipe.name,
@@ -281,6 +342,42 @@ class _Loop:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+def _loss_weights(out: Any, group: Group, device: Any) -> dict[str, float] | None:
+    """Each head's loss weight on this rank: W * (its targets here) / (its targets on all ranks).
+
+    DDP averages the ranks' gradients; with these weights the average is the gradient of the
+    global mean loss of the micro-batch, exactly what one process computes. A head that does not
+    report ``loss_targets`` counts as equal shares. None on one process (the loss as it is).
+    """
+    if not group.active:
+        return None
+    names = list(out.losses)
+    counts = [_targets(out.heads.get(name, {})) for name in names]
+    totals = group.sum([1.0 if c is None else c for c in counts], device)
+    return {name: (1.0 if c is None else (group.world * c / total if total else 0.0))
+            for name, c, total in zip(names, counts, totals)}
+
+
+def _targets(head_out: dict) -> float | None:
+    value = head_out.get("loss_targets")
+    return None if value is None else float(value)
+
+
+def _global_losses(out: Any, weights: dict[str, float] | None, group: Group) -> list[tuple[str, float]]:
+    """(name, this rank's share of the global mean) for the total loss and each head's loss."""
+    if weights is None:
+        return [("loss", out.loss.item()), *((f"loss_{k}", v.item()) for k, v in out.losses.items())]
+    parts = [(f"loss_{k}", out.losses[k].item() * weights[k] / group.world) for k in out.losses]
+    return [("loss", sum(v for _, v in parts)), *parts]
+
+
+class _NoHooks:
+    """The hook relay of ranks other than 0: plugins observe one run, not N copies of it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda **kwargs: []
+
+
 def _prepare(recipe: Any, run: RunDir) -> Any:
     """Tokenizer and batches; a run that already has a tokenizer keeps it (resume), a run that
     starts from a checkpoint takes the checkpoint's."""

@@ -1,4 +1,5 @@
-"""Where a model trains and in what precision: ``auto``, ``cpu``, ``cuda`` and ``mps``.
+"""Where a model trains and in what precision: ``auto``, ``cpu``, ``cuda`` and ``mps`` (one
+process), ``ddp`` and ``fsdp`` (N processes on torch.distributed; see docs/distributed.md).
 
 Each builds a ``plmkit.training.device.Placement`` (torch device, autocast dtype, grad scaler).
 Precision ``fp32`` runs plain float32; ``bf16`` and ``fp16`` run the forward pass under
@@ -50,6 +51,38 @@ class MpsParams(_DeviceParams):
     """Apple-silicon GPU (Metal); fp16 is not available."""
 
 
+class DistributedParams(_DeviceParams):
+    """Base of the devices that train on N processes (torchrun; nccl on CUDA, gloo on the CPU)."""
+
+    accelerator: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="what each process trains on: auto (its GPU cuda:LOCAL_RANK if CUDA is usable, else "
+                            "the CPU), cpu or cuda")
+    processes: int = Field(1, ge=1, le=1024, description="processes plmkit run starts on this machine through "
+                                                         "torchrun (ignored when torchrun started plmkit)")
+    timeout_minutes: float = Field(30.0, gt=0, le=24 * 60, description="how long a process waits for the others "
+                                                                       "at a collective before the run fails")
+
+    def check(self, recipe, key):
+        problems = []
+        if self.precision == "fp16" and self.accelerator == "cpu":
+            problems.append((f"{key}.precision", "fp16 needs cuda, not the cpu; use bf16 or fp32"))
+        micro = recipe.train.batch_size // max(recipe.train.grad_accum, 1)
+        if self.processes > 1 and micro % self.processes:
+            problems.append((f"{key}.processes", f"{self.processes} processes cannot share micro-batches of {micro} "
+                                                 f"sequences (train.batch_size / train.grad_accum); make it a "
+                                                 f"multiple of {self.processes}"))
+        return problems
+
+
+class DdpParams(DistributedParams):
+    """DistributedDataParallel: every process holds the whole model and trains on its share of each batch."""
+
+
+class FsdpParams(DistributedParams):
+    """Fully sharded data parallel (FSDP2 ``fully_shard``): parameters, gradients and optimizer state are
+    split over the processes."""
+
+
 _NAME = {AutoParams: "auto", CpuParams: "cpu", CudaParams: "cuda", MpsParams: "mps"}
 
 
@@ -77,8 +110,24 @@ def build_mps(params: MpsParams, ctx=None):
     return make_placement("mps", params.precision, params.compile)
 
 
+def build_ddp(params: DdpParams, ctx=None):
+    from ...training.device import make_distributed_placement
+
+    return make_distributed_placement("ddp", params.accelerator, params.precision, params.timeout_minutes,
+                                      params.compile)
+
+
+def build_fsdp(params: FsdpParams, ctx=None):
+    from ...training.device import make_distributed_placement
+
+    return make_distributed_placement("fsdp", params.accelerator, params.precision, params.timeout_minutes,
+                                      params.compile)
+
+
 def register(register):
     register("device", "auto", AutoParams, build_auto)
     register("device", "cpu", CpuParams, build_cpu)
     register("device", "cuda", CudaParams, build_cuda)
     register("device", "mps", MpsParams, build_mps)
+    register("device", "ddp", DdpParams, build_ddp)
+    register("device", "fsdp", FsdpParams, build_fsdp)

@@ -1,0 +1,230 @@
+"""The processes of one run on ``torch.distributed``: who this process is, and what they share.
+
+A run on N processes (``torchrun``, or ``plmkit run ... device.processes=N`` which starts
+torchrun itself) trains exactly what one process trains with the same recipe:
+
+* ``train.batch_size`` is the global batch. Every process reads the same global micro-batches
+  from the same deterministic stream and keeps its own rows (``shard``): rank r takes rows
+  ``r*b .. (r+1)*b - 1`` of each micro-batch of ``W*b`` rows. The union over ranks is the
+  single-process micro-batch, and the stream position saved in a checkpoint is the same on any
+  number of processes, so a run resumes exactly on M processes after N.
+* Each head's loss is a mean over its targets (masked tokens, next tokens, sentences). A rank's
+  losses are weighted by its share of every head's targets (``loss_weights``), so the gradient
+  DDP averages is the gradient of the global mean, and the logged loss is the global mean.
+* Only rank 0 writes: progress, metrics.jsonl, checkpoints, the run folder. Checkpoints are
+  consolidated (the plain model's state dict), so any process count, 1 included, resumes them.
+* A process that fails writes its one-line message where ``plmkit run`` (the launcher) reads it
+  (``PLMKIT_RANK_ERRORS``); the other processes see their next collective fail (gloo and NCCL
+  close the connections of a dead peer) and stop as ``PeerFailed``, without a message of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import RunError
+
+__all__ = ["Group", "PeerFailed", "join", "under_torchrun", "ERRORS_ENV", "record_failure"]
+
+ERRORS_ENV = "PLMKIT_RANK_ERRORS"  # a folder: each failing rank writes rank-R.json there (set by the launcher)
+_PEER_SIGNS = ("connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
+               "socket closed", "nccl communicator was aborted", "process group watchdog")
+
+
+class PeerFailed(RunError):
+    """This process stopped because another process of the run failed (its message is the one to show)."""
+
+
+@dataclass
+class Group:
+    """This process's place in the run: rank, world size, local rank and the strategy (ddp, fsdp).
+
+    A single process is ``Group()``: every method is then a no-op that returns its input.
+    """
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    strategy: str = "single"
+    backend: str | None = None
+    owns_process_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the process that prints and writes."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def describe(self) -> str:
+        return f"{self.world} processes ({self.strategy}, {self.backend})" if self.active else "1 process"
+
+    # -- data ---------------------------------------------------------------------------------------
+    def per_rank(self, micro_batch: int, key: str = "train.batch_size") -> int:
+        """Rows of a micro-batch each rank takes; RunError if the ranks cannot share it evenly."""
+        if micro_batch % self.world:
+            raise RunError(f"{key}: a micro-batch of {micro_batch} sequences does not split over {self.world} "
+                           f"processes; make train.batch_size / train.grad_accum a multiple of {self.world}")
+        return micro_batch // self.world
+
+    def shard(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """This rank's rows of a global micro-batch: every tensor whose first dimension is the batch."""
+        if not self.active:
+            return batch
+        rows = _rows(batch)
+        b = self.per_rank(rows)
+        lo, hi = self.rank * b, (self.rank + 1) * b
+        return {k: (v[lo:hi] if torch.is_tensor(v) and v.dim() and v.shape[0] == rows else v) for k, v in batch.items()}
+
+    # -- collectives (CPU tensors on gloo, the rank's GPU on nccl) -------------------------------------
+    def sum(self, values: list[float], device: Any = "cpu") -> list[float]:
+        """The element-wise sum of ``values`` over all ranks (float64)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self._device(device))
+        with self.collective():
+            torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank (any picklable object)."""
+        if not self.active:
+            return value
+        box = [value]
+        with self.collective():
+            torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.active:
+            with self.collective():
+                torch.distributed.barrier()
+
+    # -- the model ----------------------------------------------------------------------------------
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """The module the training steps call: DDP around ``model`` (ddp), or ``model`` itself.
+
+        ``model`` stays the plain module: its state dict (the checkpoint), evaluation on rank 0
+        and the model's own methods go through it; DDP shares its parameters.
+        """
+        if not self.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index if device.index is not None else self.local_rank] if device.type == "cuda" else None
+        # buffers are deterministic (no running statistics): no broadcast at every forward
+        import inspect
+
+        quiet = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        sync = {"forward_sync_buffers": False} if quiet else {"broadcast_buffers": False}
+        return DistributedDataParallel(model, device_ids=ids, **sync)
+
+    def no_sync(self, wrapped: torch.nn.Module, last: bool) -> Any:
+        """Skip the gradient all-reduce on every micro-batch of a step but the last."""
+        if self.active and not last and hasattr(wrapped, "no_sync"):
+            return wrapped.no_sync()
+        return contextlib.nullcontext()
+
+    def _device(self, device: Any) -> torch.device:
+        return torch.device(device) if self.backend == "nccl" else torch.device("cpu")
+
+    def collective(self) -> "_Collective":
+        return _Collective(self)
+
+    def close(self) -> None:
+        """Leave the process group (when this process made it); safe to call twice."""
+        if self.owns_process_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        self.owns_process_group = False
+
+
+class _Collective:
+    """Turns a collective that failed because a peer died into ``PeerFailed``."""
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and peer_failed(exc):
+            raise stopped_by_peer(self.group) from None
+        return False
+
+
+def peer_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because another process is gone."""
+    dist_error = getattr(torch.distributed, "DistError", None)
+    if dist_error is not None and isinstance(exc, dist_error):
+        return True
+    return isinstance(exc, RuntimeError) and any(sign in str(exc).lower() for sign in _PEER_SIGNS)
+
+
+def stopped_by_peer(group: Group) -> PeerFailed:
+    return PeerFailed(f"device: process {group.rank} of {group.world} stopped because another process of the run "
+                      f"failed (its error is the one to read)")
+
+
+def _rows(batch: dict[str, Any]) -> int:
+    for key in ("input_ids", "char_ids", "attention_mask"):
+        if torch.is_tensor(batch.get(key)):
+            return int(batch[key].shape[0])
+    return int(next(v for v in batch.values() if torch.is_tensor(v)).shape[0])
+
+
+# -- joining the run ----------------------------------------------------------------------------------
+def under_torchrun() -> bool:
+    """Whether this process was started by torchrun (or srun with the same variables)."""
+    return all(os.environ.get(name) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def join(strategy: str, device_type: str, timeout_minutes: float) -> Group:
+    """This process's ``Group``: initialised from torchrun's environment, or a single process.
+
+    The backend is nccl on CUDA and gloo on the CPU. The timeout bounds how long a rank waits
+    for the others at a collective (rank 0 writing a checkpoint, evaluating).
+    """
+    if not under_torchrun():
+        return Group(strategy=strategy)
+    rank, world, local = (int(os.environ[name]) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    owns = False
+    if world > 1 and not torch.distributed.is_initialized():
+        if device_type == "cuda":
+            torch.cuda.set_device(local)
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        owns = True
+    return Group(rank=rank, world=world, local_rank=local, strategy=strategy, backend=backend, owns_process_group=owns)
+
+
+# -- failures -----------------------------------------------------------------------------------------
+def record_failure(lines: list[str], exit_code: int, peer: bool) -> bool:
+    """Note this rank's failure for the launcher; return whether the rank should still print it.
+
+    Under ``plmkit run device.processes=N`` the launcher prints the first failure itself; under
+    a plain torchrun each failing rank prints its own message, and a rank stopped by a peer's
+    failure prints nothing (the peer's message is the one to read).
+    """
+    folder = os.environ.get(ERRORS_ENV)
+    rank = os.environ.get("RANK", "0")
+    if folder:
+        record = {"rank": int(rank), "lines": lines, "exit_code": exit_code, "peer": peer, "time": time.time()}
+        path = Path(folder) / f"rank-{rank}.json"
+        try:
+            path.write_text(json.dumps(record), encoding="utf-8")
+            return False
+        except OSError:
+            return True
+    return not peer
