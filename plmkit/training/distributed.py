@@ -112,7 +112,7 @@ class Group:
                 torch.distributed.barrier()
 
     # -- the model ----------------------------------------------------------------------------------
-    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> Any:
         """The module the training steps call: DDP around ``model`` (ddp), or ``model`` itself.
 
         ``model`` stays the plain module: its state dict (the checkpoint), evaluation on rank 0
@@ -128,7 +128,8 @@ class Group:
 
         quiet = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
         sync = {"forward_sync_buffers": False} if quiet else {"broadcast_buffers": False}
-        return DistributedDataParallel(model, device_ids=ids, **sync)
+        ddp = DistributedDataParallel(_LossesFirst(model), device_ids=ids, find_unused_parameters=True, **sync)
+        return _Replica(ddp)
 
     def no_sync(self, wrapped: torch.nn.Module, last: bool) -> Any:
         """Skip the gradient all-reduce on every micro-batch of a step but the last."""
@@ -147,6 +148,43 @@ class Group:
         if self.owns_process_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
         self.owns_process_group = False
+
+
+class _Opaque:
+    """A box DDP does not search for tensors."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _LossesFirst(torch.nn.Module):
+    """What DDP wraps: the model, returning the head losses and, boxed, its whole output.
+
+    DDP finds the parameters a step reaches by walking back from the tensors a forward returns;
+    from the losses alone it sees that a head without a loss (ELMo's scalar mix) is not reached
+    (DDP's static_graph would too, but then the runs no longer match one process exactly).
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: Any) -> tuple[list[torch.Tensor], _Opaque]:
+        out = self.model(**batch)
+        return list(out.losses.values()), _Opaque(out)
+
+
+class _Replica:
+    """The DDP-wrapped model as the loop calls it: ``replica(**batch)`` is the model's output."""
+
+    def __init__(self, ddp: torch.nn.Module) -> None:
+        self.ddp = ddp
+
+    def __call__(self, **batch: Any) -> Any:
+        return self.ddp(**batch)[1].value
+
+    def no_sync(self) -> Any:
+        return self.ddp.no_sync()
 
 
 class _Collective:
