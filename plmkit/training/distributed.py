@@ -112,7 +112,7 @@ class Group:
                 torch.distributed.barrier()
 
     # -- the model ----------------------------------------------------------------------------------
-    def wrap(self, model: torch.nn.Module, device: torch.device) -> Any:
+    def wrap(self, model: torch.nn.Module, device: torch.device, lossless_heads: bool = False) -> Any:
         """The module the training steps call: DDP around ``model`` (ddp), or ``model`` itself.
 
         ``model`` stays the plain module: its state dict (the checkpoint), evaluation on rank 0
@@ -128,7 +128,9 @@ class Group:
 
         quiet = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
         sync = {"forward_sync_buffers": False} if quiet else {"broadcast_buffers": False}
-        ddp = DistributedDataParallel(_LossesFirst(model), device_ids=ids, find_unused_parameters=True, **sync)
+        # a head without a loss (ELMo's scalar mix) has parameters no step reaches: DDP must look for them
+        ddp = DistributedDataParallel(_LossesFirst(model), device_ids=ids, find_unused_parameters=lossless_heads,
+                                      **sync)
         return _Replica(ddp)
 
     def no_sync(self, wrapped: torch.nn.Module, last: bool) -> Any:

@@ -193,7 +193,8 @@ class _Loop:
         self.group = placement.group
         self.hook = _hooks() if self.group.main else _NoHooks()  # plugins observe rank 0's run
         self.tokenizer_files = run.tokenizer_files()  # checkpoints record the tokenizer they belong to
-        self.forward = self.group.wrap(model, placement.device)  # DDP around the model on N processes
+        lossless = any(type(spec.params).objective is None for spec in recipe.model.head.values() if spec is not None)
+        self.forward = self.group.wrap(model, placement.device, lossless)  # DDP around the model on N processes
 
     def run(self, started: float) -> RunResult:
         train, step = self.train, self.state["step"]

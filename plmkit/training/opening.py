@@ -7,7 +7,8 @@ writable). An existing run (``--resume``, or ``--out`` on an unfinished run of t
 is checked in this order, reading only: no symbolic links inside; the checkpoints verified,
 newest first (``run.candidates``, ``run.damaged``); the recipe compared with the one the newest
 intact checkpoint was trained with (a tokenizer change is always refused, others need
-``accept_changes``); the tokenizer against the checksums that checkpoint recorded; the step
+``accept_changes``, except where the run trains: ``device.type``, ``processes`` and the like, so
+that a run of N processes continues on M, or on one); the tokenizer against the checksums that checkpoint recorded; the step
 within ``train.steps`` and the run not already finished.
 """
 
@@ -26,6 +27,10 @@ from ..recipe.dotted import leaves
 from .rundir import RECIPE_FILE, RunDir, default_run_dir
 
 __all__ = ["open_run_dir", "recipe_diff", "recipe_record"]
+
+#: where a run trains, not what it trains: a resume may change these freely (precision is not one)
+PLACEMENT_KEYS = frozenset({"device.type", "device.index", "device.accelerator", "device.processes",
+                            "device.timeout_minutes"})
 
 
 def recipe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -142,7 +147,8 @@ def _check_resumable(run: RunDir, recipe: Any, accept_changes: bool, strict: boo
     run.check_confined()
     run.choose_checkpoints()
     trained_with = run.candidates[0][1].get("recipe") if run.candidates else None
-    changes = recipe_diff(trained_with or run.saved_recipe(), recipe_record(recipe))
+    changes = [change for change in recipe_diff(trained_with or run.saved_recipe(), recipe_record(recipe))
+               if change[0] not in PLACEMENT_KEYS]
     tokenizer = [(k, old, new) for k, old, new in changes if k == "tokenizer" or k.startswith("tokenizer.")]
     if tokenizer:
         key, old, new = tokenizer[0]
