@@ -118,8 +118,8 @@ class Group:
         ``model`` stays the plain module: its state dict (the checkpoint), evaluation on rank 0
         and the model's own methods go through it; DDP shares its parameters.
         """
-        if not self.active:
-            return model
+        if not self.active or self.sharded:
+            return model  # FSDP: split_model made the model itself the distributed module
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index if device.index is not None else self.local_rank] if device.type == "cuda" else None
@@ -133,11 +133,63 @@ class Group:
                                       **sync)
         return _Replica(ddp)
 
-    def no_sync(self, wrapped: torch.nn.Module, last: bool) -> Any:
+    def no_sync(self, wrapped: Any, last: bool) -> Any:
         """Skip the gradient all-reduce on every micro-batch of a step but the last."""
-        if self.active and not last and hasattr(wrapped, "no_sync"):
+        if self.active and self.sharded:
+            wrapped.set_requires_gradient_sync(last)
+        elif self.active and not last:
             return wrapped.no_sync()
         return contextlib.nullcontext()
+
+    # -- FSDP: a sharded model, consolidated for checkpoints ----------------------------------------
+    @property
+    def sharded(self) -> bool:
+        return self.strategy == "fsdp" and self.active
+
+    def split_model(self, model: torch.nn.Module, optimizer: Any, make_optimizer: Any) -> tuple[Any, Any]:
+        """FSDP2: every block of the encoder a unit, then the root; a new optimizer over
+        the shards, holding ``optimizer``'s state (a resumed run's). As they are on one process."""
+        if not self.sharded:
+            return model, optimizer
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.fsdp import fully_shard
+
+        state = _keyed_by_name(optimizer.state_dict(), _optimizer_names(model, optimizer))
+        # the encoder's blocks each a unit (gathered one at a time); the root holds the rest, the
+        # embedding among them: a tied head reads the token table after the embedding has run
+        encoder = getattr(model, "encoder", None)
+        for stack in (encoder if isinstance(encoder, torch.nn.ModuleList) else []):
+            for block in (stack if isinstance(stack, torch.nn.ModuleList) else [stack]):
+                fully_shard(block)
+        fully_shard(model)
+        optimizer = make_optimizer(model)
+        if state["state"]:
+            set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        return model, optimizer
+
+    def consolidated(self, model: Any, optimizer: Any, plain: Any) -> tuple[Any, Any]:
+        """The model and optimizer to save, whole: themselves (one process, DDP), or on rank 0 a plain
+        copy (``plain()`` builds a model and optimizer) filled from FSDP's gathered full state dicts.
+        Every rank must call it (the gathering is a collective); the others get (None, None)."""
+        if not self.sharded:
+            return model, optimizer
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                             get_optimizer_state_dict)
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        with self.collective():
+            weights = get_model_state_dict(model, options=options)
+            state = get_optimizer_state_dict(model, optimizer, options=options)
+        if not self.main:
+            return None, None
+        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the run's RNG alone
+            whole, whole_optimizer = plain()
+        whole.load_state_dict(weights)
+        index = {name: i for i, name in enumerate(_optimizer_names(whole, whole_optimizer))}
+        whole_optimizer.load_state_dict({
+            "state": {index[name]: value for name, value in state["state"].items()},
+            "param_groups": [{**g, "params": [index[name] for name in g["params"]]} for g in state["param_groups"]]})
+        return whole, whole_optimizer
 
     def _device(self, device: Any) -> torch.device:
         return torch.device(device) if self.backend == "nccl" else torch.device("cpu")
@@ -150,6 +202,18 @@ class Group:
         if self.owns_process_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
         self.owns_process_group = False
+
+
+def _optimizer_names(model: torch.nn.Module, optimizer: Any) -> list[str]:
+    """The name of each parameter the optimizer holds, in its order (the index its state has)."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def _keyed_by_name(state: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """``optimizer.state_dict()`` keyed by parameter name (torch.distributed.checkpoint's form)."""
+    return {"state": {names[i]: value for i, value in state["state"].items()},
+            "param_groups": [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]]}
 
 
 class _Opaque:

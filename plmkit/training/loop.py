@@ -103,6 +103,7 @@ def _train(recipe: Any, placement: Any, out_dir: Any, resume: Any, accept_change
             model = _build(recipe, prepared.tokenizer, placement)
             optimizer = make_optimizer(model, recipe.train)
             state = _resume_from(run, recipe, model, optimizer, placement)
+            model, optimizer = group.split_model(model, optimizer, lambda m: make_optimizer(m, recipe.train))  # FSDP
             init = _start_from(recipe, model, progress) if state["step"] == 0 else None  # not on resume
             group.barrier()  # every rank has read its checkpoint before rank 0 tidies the folder
             if group.main:
@@ -216,10 +217,11 @@ class _Loop:
                 t0 = time.monotonic()
                 lr = learning_rate(step, train)
                 set_learning_rate(self.optimizer, lr)
-                losses = self._optimizer_step(batches, step, interrupt.requested or 0)
+                losses = self._optimizer_step(batches, step, interrupt.requested or 0, self._checkpoint_due())
                 step += 1
                 self.instances += train.batch_size
                 requested = int(losses.pop("interrupt"))  # any rank's signal stops every rank at this step
+                due = losses.pop("checkpoint_due")  # rank 0's clock decides for every rank
                 tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
                 record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
                 if self.group.main:
@@ -229,7 +231,7 @@ class _Loop:
                 if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
                     metrics = self._evaluate(step)
                 if (step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0)
-                        or requested or self._checkpoint_due()):
+                        or requested or due):
                     self._checkpoint(step)
                 if requested and step < train.steps:
                     what = "interrupted" if requested == signal.SIGINT else "terminated (SIGTERM)"
@@ -241,12 +243,13 @@ class _Loop:
         return self._finish(step, metrics, started)
 
     # -- one optimiser step -----------------------------------------------------------------------
-    def _optimizer_step(self, batches: Iterator[dict], step: int, interrupt: int = 0) -> dict[str, float]:
+    def _optimizer_step(self, batches: Iterator[dict], step: int, interrupt: int = 0,
+                        due: bool = False) -> dict[str, float]:
         """``grad_accum`` micro-batches forward and backward, then one clipped AdamW step.
 
         On N processes each rank takes its rows of every micro-batch; the losses it logs are the
-        global means (summed over ranks with their weights), and ``interrupt`` the largest signal
-        number any rank received.
+        global means (summed over ranks with their weights), ``interrupt`` a signal any rank
+        received, and ``checkpoint_due`` whether rank 0's checkpoint clock ran out.
         """
         train, placement, scaler, group = self.train, self.placement, self.placement.scaler, self.group
         self.optimizer.zero_grad(set_to_none=True)
@@ -271,30 +274,35 @@ class _Loop:
                 raise RunError(_oom_message(self.recipe, self.placement, step)) from None
             raise
         names = list(losses)
-        totals = group.sum([losses[k] for k in names] + [tokens, interrupt > 0])  # one collective per step
+        # one collective per step: the global losses and tokens, and the flags every rank must agree on
+        totals = group.sum([losses[k] for k in names] + [tokens, interrupt > 0, due and group.main])
         losses = dict(zip(names, totals))
-        tokens, interrupt = int(totals[-2]), (interrupt or (signal.SIGTERM if totals[-1] else 0))
+        tokens, interrupt = int(totals[-3]), (interrupt or (signal.SIGTERM if totals[-2] else 0))
         if not math.isfinite(losses["loss"]) and not scaler.is_enabled():
             raise RunError(f"train.lr: the loss became {losses['loss']} at step {step + 1}: training diverged; "
                            f"lower train.lr (now {train.lr}) or raise train.warmup_steps")
-        return {**losses, "grad_norm": grad_norm, "tokens": tokens, "interrupt": interrupt}
+        return {**losses, "grad_norm": grad_norm, "tokens": tokens, "interrupt": interrupt,
+                "checkpoint_due": bool(totals[-1])}
 
     def _clip_and_step(self) -> float | None:
         scaler = self.placement.scaler
         grad_norm = None  # not computed without clipping (JSON has no NaN)
         if self.train.grad_clip > 0:
             scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip))
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
         scaler.step(self.optimizer)
         scaler.update()
         return grad_norm
 
     # -- evaluation, checkpoints, the end ---------------------------------------------------------
     def _evaluate(self, step: int) -> dict[str, float]:
-        if not self.group.main:  # rank 0 evaluates the whole held-out set; the others go on to the next step
+        if not self.group.main and not self.group.sharded:  # DDP: rank 0 evaluates, the others train on
             return {}
-        metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement,
+        metrics = evaluate(self.model, self.prepared.eval_batches(), self.placement,  # FSDP: every rank, in step
                            words=self.prepared.heldout_word_count())
+        if not self.group.main:
+            return metrics
         self.run_dir.append_metrics({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
         best = self.state.setdefault("best", {})
         if "loss" in metrics and metrics["loss"] < best.get("eval_loss", math.inf):
@@ -308,20 +316,30 @@ class _Loop:
         return bool(minutes) and time.monotonic() - self.last_checkpoint >= minutes * 60
 
     def _checkpoint(self, step: int) -> None:
-        if not self.group.main:  # rank 0 holds the whole model (DDP): one consolidated checkpoint
+        model, optimizer = self._consolidated()  # one checkpoint of the whole model, written by rank 0
+        if not self.group.main:
             return
         largest = max(self.state.get("max_batch_size", 0), self.train.batch_size)
         trainer_state = {"instances": self.instances, "best": self.state.get("best", {}), "max_batch_size": largest,
                          # what these weights were trained with: a resume compares against it
                          "recipe": recipe_record(self.recipe), "tokenizer": self.tokenizer_files}
-        save_checkpoint(self.run_dir.checkpoints, step, self.model, self.optimizer, trainer_state,
+        save_checkpoint(self.run_dir.checkpoints, step, model, optimizer, trainer_state,
                         scaler=self.placement.scaler)
         self.last_checkpoint = time.monotonic()
 
+    def _consolidated(self) -> tuple[Any, Any]:
+        """The whole model and optimizer on rank 0 (FSDP gathers them; see distributed.py)."""
+        def plain() -> tuple[Any, Any]:
+            model = _build(self.recipe, self.prepared.tokenizer, None)
+            return model, make_optimizer(model, self.train)
+
+        return self.group.consolidated(self.model, self.optimizer, plain)
+
     def _finish(self, step: int, metrics: dict[str, float], started: float) -> RunResult:
+        model, _ = self._consolidated()
         if not self.group.main:
             return RunResult(self.run_dir.path, step, metrics, {}, self.model)
-        self.run_dir.write_model(self.model, self.recipe, self.prepared.tokenizer)
+        self.run_dir.write_model(model, self.recipe, self.prepared.tokenizer)
         summary = {
             "name": self.recipe.name,
             "step": step,
@@ -410,7 +428,8 @@ def _build(recipe: Any, tokenizer: Any, placement: Any) -> Any:
 
     try:
         model = build_model(recipe, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
-        return placement.prepare(model)  # on its device; compiled if device.compile
+        # None: a plain copy on the CPU (FSDP's consolidated checkpoints)
+        return model if placement is None else placement.prepare(model)  # on its device; compiled if device.compile
     except RuntimeError as exc:  # the estimate said it fits, but it did not
         if isinstance(exc, _OOM) or "can't allocate memory" in str(exc) or "out of memory" in str(exc):
             raise RunError(f"model: does not fit in memory on {placement.device} ({str(exc).splitlines()[0][:120]}); "
