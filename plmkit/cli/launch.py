@@ -32,10 +32,12 @@ def wanted(recipe) -> int:
 
 def launch(processes: int, argv: list[str]) -> int:
     """Run ``plmkit ARGV`` on ``processes`` workers through torchrun; return the exit code to give."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its report is replaced by ours
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # torchrun's reports: ours replace them
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     with tempfile.TemporaryDirectory(prefix="plmkit-ranks-") as errors:
         os.environ["PLMKIT_RANK_ERRORS"] = errors
@@ -45,9 +47,9 @@ def launch(processes: int, argv: list[str]) -> int:
             run(args)
         except ChildFailedError as failed:
             return _report(Path(errors), failed)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
+        except (KeyboardInterrupt, SignalException) as stop:
+            # Ctrl-C or SIGTERM: torchrun passed it on; the processes checkpointed and said how to continue
+            return 128 + int(getattr(stop, "sigval", 2))
         finally:
             os.environ.pop("PLMKIT_RANK_ERRORS", None)
     return 0

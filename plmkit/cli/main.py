@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except PlmkitError as error:
         return _report(error)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if not quiet_rank():
+            print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader stopped early (plmkit components | head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -110,6 +111,11 @@ def _report(error: PlmkitError) -> int:
     for line in lines:
         print(line, file=sys.stderr)
     return error.exit_code
+
+
+def quiet_rank() -> bool:
+    """A process other than rank 0 of a run on N processes: rank 0 says what the run did."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and os.environ.get("RANK", "0") != "0"
 
 
 def _rank_should_print(error: PlmkitError, lines: list[str]) -> bool:

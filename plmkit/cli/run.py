@@ -59,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(recipe, out_dir=args.out, resume=args.resume, accept_changes=args.accept_changes)
     except Terminated:  # SIGTERM: the loop checkpointed and said how to continue
-        print("terminated", file=sys.stderr)
+        from .main import quiet_rank
+
+        if not quiet_rank():
+            print("terminated", file=sys.stderr)
         return Terminated.exit_code
     if result.summary:  # rank 0 (the only rank that writes one)
         print(result.run_dir)  # stdout: the run folder, for scripts
