@@ -318,11 +318,19 @@ def record_failure(lines: list[str], exit_code: int, peer: bool) -> bool:
     """Note this rank's failure for the launcher; return whether the rank should still print it.
 
     Under ``plmkit run device.processes=N`` the launcher prints the first failure itself; under
-    a plain torchrun each failing rank prints its own message, and a rank stopped by a peer's
+    a plain torchrun each failing rank prints its own message (and gives it to torchrun's error
+    file, so torchrun's report names it as the root cause), and a rank stopped by a peer's
     failure prints nothing (the peer's message is the one to read).
     """
     folder = os.environ.get(ERRORS_ENV)
     rank = os.environ.get("RANK", "0")
+    torchrun_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if torchrun_file and not peer:  # torchrun's own report then names this message as the root cause
+        try:
+            Path(torchrun_file).write_text(json.dumps({"message": " ".join(lines), "timestamp": int(time.time())}),
+                                           encoding="utf-8")
+        except OSError:
+            pass
     if folder:
         record = {"rank": int(rank), "lines": lines, "exit_code": exit_code, "peer": peer, "time": time.time()}
         path = Path(folder) / f"rank-{rank}.json"
