@@ -14,8 +14,8 @@ torchrun itself) trains exactly what one process trains with the same recipe:
 * Only rank 0 writes: progress, metrics.jsonl, checkpoints, the run folder. Checkpoints are
   consolidated (the plain model's state dict), so any process count, 1 included, resumes them.
 * A process that fails writes its one-line message where ``plmkit run`` (the launcher) reads it
-  (``PLMKIT_RANK_ERRORS``); the other processes see their next collective fail (gloo and NCCL
-  close the connections of a dead peer) and stop as ``PeerFailed``, without a message of their own.
+  (``PLMKIT_RANK_ERRORS``); the other processes see their next collective fail (gloo: the dead
+  peer's connections close; NCCL: torchrun ends them) and stop as ``PeerFailed``, silently.
 """
 
 from __future__ import annotations
