@@ -33,7 +33,7 @@ import torch
 
 from ..errors import RunError
 
-__all__ = ["Group", "PeerFailed", "join", "under_torchrun", "ERRORS_ENV", "record_failure"]
+__all__ = ["Group", "PeerFailed", "join", "under_torchrun", "ERRORS_ENV", "NO_HOOKS", "record_failure"]
 
 ERRORS_ENV = "PLMKIT_RANK_ERRORS"  # a folder: each failing rank writes rank-R.json there (set by the launcher)
 _PEER_SIGNS = ("connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
@@ -86,6 +86,30 @@ class Group:
         b = self.per_rank(rows)
         lo, hi = self.rank * b, (self.rank + 1) * b
         return {k: (v[lo:hi] if torch.is_tensor(v) and v.dim() and v.shape[0] == rows else v) for k, v in batch.items()}
+
+    # -- losses ---------------------------------------------------------------------------------------
+    def loss_weights(self, out: Any, device: Any) -> dict[str, float] | None:
+        """Each head's loss weight on this rank: W * (its targets here) / (its targets on all ranks).
+
+        DDP averages the ranks' gradients; with these weights the average is the gradient of the
+        global mean loss of the micro-batch, exactly what one process computes. A head that does
+        not report ``loss_targets`` counts as equal shares. None on one process (the loss as it is).
+        """
+        if not self.active:
+            return None
+        names = list(out.losses)
+        counts = [_targets(out.heads.get(name, {})) for name in names]
+        totals = self.sum([1.0 if c is None else c for c in counts], device)
+        return {name: (1.0 if c is None else (self.world * c / total if total else 0.0))
+                for name, c, total in zip(names, counts, totals)}
+
+    def global_losses(self, out: Any, weights: dict[str, float] | None) -> list[tuple[str, float]]:
+        """(name, this rank's share of the global mean) for the total loss and each head's loss;
+        summed over the ranks they are the losses one process logs."""
+        if weights is None:
+            return [("loss", out.loss.item()), *((f"loss_{k}", v.item()) for k, v in out.losses.items())]
+        parts = [(f"loss_{k}", out.losses[k].item() * weights[k] / self.world) for k in out.losses]
+        return [("loss", sum(v for _, v in parts)), *parts]
 
     # -- collectives (CPU tensors on gloo, the rank's GPU on nccl) -------------------------------------
     def sum(self, values: list[float], device: Any = "cpu") -> list[float]:
@@ -214,6 +238,21 @@ def _keyed_by_name(state: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """``optimizer.state_dict()`` keyed by parameter name (torch.distributed.checkpoint's form)."""
     return {"state": {names[i]: value for i, value in state["state"].items()},
             "param_groups": [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]]}
+
+
+def _targets(head_out: dict) -> float | None:
+    value = head_out.get("loss_targets")
+    return None if value is None else float(value)
+
+
+class _NoHooks:
+    """The hook relay of ranks other than 0: plugins observe one run, not N copies of it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda **kwargs: []
+
+
+NO_HOOKS = _NoHooks()
 
 
 class _Opaque:

@@ -38,7 +38,7 @@ from ..errors import PlmkitError, Problem, RecipeError, RunError
 from ..recipe.objectives import untrainable
 from ..evaluation.metrics import evaluate
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import Group, peer_failed, stopped_by_peer
+from .distributed import NO_HOOKS, Group, peer_failed, stopped_by_peer
 from .files import DamagedFile
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .progress import Progress, Silent
@@ -192,7 +192,7 @@ class _Loop:
         self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
         self.progress, self.state = progress, state
         self.group = placement.group
-        self.hook = _hooks() if self.group.main else _NoHooks()  # plugins observe rank 0's run
+        self.hook = _hooks() if self.group.main else NO_HOOKS  # plugins observe rank 0's run
         self.tokenizer_files = run.tokenizer_files()  # checkpoints record the tokenizer they belong to
         lossless = any(type(spec.params).objective is None for spec in recipe.model.head.values() if spec is not None)
         self.forward = self.group.wrap(model, placement.device, lossless)  # DDP around the model on N processes
@@ -220,8 +220,9 @@ class _Loop:
                 losses = self._optimizer_step(batches, step, interrupt.requested or 0, self._checkpoint_due())
                 step += 1
                 self.instances += train.batch_size
-                requested = int(losses.pop("interrupt"))  # any rank's signal stops every rank at this step
-                due = losses.pop("checkpoint_due")  # rank 0's clock decides for every rank
+                # N processes decide together, on what the step's all-reduce carried: any rank's signal
+                # stops every rank at this step, rank 0's checkpoint clock speaks for all
+                agreed = losses.pop("interrupt"), losses.pop("checkpoint_due")
                 tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
                 record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
                 if self.group.main:
@@ -230,6 +231,7 @@ class _Loop:
                 self.hook.step_finished(step=step, metrics=record)
                 if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
                     metrics = self._evaluate(step)
+                requested, due = agreed if self.group.active else (interrupt.requested, self._checkpoint_due())
                 if (step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0)
                         or requested or due):
                     self._checkpoint(step)
@@ -262,10 +264,10 @@ class _Loop:
                 with group.no_sync(self.forward, last=micro == train.grad_accum - 1):
                     with placement.autocast():
                         out = self.forward(**batch)
-                    weights = _loss_weights(out, group, placement.device)
+                    weights = group.loss_weights(out, placement.device)
                     loss = out.loss if weights is None else sum(w * out.losses[k] for k, w in weights.items())
                     scaler.scale(loss / train.grad_accum).backward()  # mean over the micro-batches
-                for name, value in _global_losses(out, weights, group):
+                for name, value in group.global_losses(out, weights):
                     losses[name] = losses.get(name, 0.0) + value / train.grad_accum
                 tokens += _count_tokens(batch)
             grad_norm = self._clip_and_step()
@@ -361,42 +363,6 @@ class _Loop:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-def _loss_weights(out: Any, group: Group, device: Any) -> dict[str, float] | None:
-    """Each head's loss weight on this rank: W * (its targets here) / (its targets on all ranks).
-
-    DDP averages the ranks' gradients; with these weights the average is the gradient of the
-    global mean loss of the micro-batch, exactly what one process computes. A head that does not
-    report ``loss_targets`` counts as equal shares. None on one process (the loss as it is).
-    """
-    if not group.active:
-        return None
-    names = list(out.losses)
-    counts = [_targets(out.heads.get(name, {})) for name in names]
-    totals = group.sum([1.0 if c is None else c for c in counts], device)
-    return {name: (1.0 if c is None else (group.world * c / total if total else 0.0))
-            for name, c, total in zip(names, counts, totals)}
-
-
-def _targets(head_out: dict) -> float | None:
-    value = head_out.get("loss_targets")
-    return None if value is None else float(value)
-
-
-def _global_losses(out: Any, weights: dict[str, float] | None, group: Group) -> list[tuple[str, float]]:
-    """(name, this rank's share of the global mean) for the total loss and each head's loss."""
-    if weights is None:
-        return [("loss", out.loss.item()), *((f"loss_{k}", v.item()) for k, v in out.losses.items())]
-    parts = [(f"loss_{k}", out.losses[k].item() * weights[k] / group.world) for k in out.losses]
-    return [("loss", sum(v for _, v in parts)), *parts]
-
-
-class _NoHooks:
-    """The hook relay of ranks other than 0: plugins observe one run, not N copies of it."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda **kwargs: []
-
-
 def _prepare(recipe: Any, run: RunDir) -> Any:
     """Tokenizer and batches; a run that already has a tokenizer keeps it (resume), a run that
     starts from a checkpoint takes the checkpoint's."""
