@@ -13,6 +13,8 @@ Kind bases (``KIND_BASES``):
                        ``transforms_inputs``
 * ``BatchingParams``   ``objectives``, ``required_tokens()``
 * ``TokenizerParams``  ``special_tokens``, ``one_id_per_word``, ``expected_vocab_size()``
+* ``TaskParams``       ``measure``, ``read``, ``metric``, ``higher_is_better``, ``directions``,
+                       ``known_for`` (``plmkit compare``'s downstream tasks)
 
 Nothing here imports torch: validating a recipe must stay fast.
 """
@@ -32,6 +34,7 @@ __all__ = [
     "HeadParams",
     "BatchingParams",
     "TokenizerParams",
+    "TaskParams",
     "KIND_BASES",
     "DIRECTIONS",
     "class_fact_problem",
@@ -167,12 +170,40 @@ class TokenizerParams(Params):
         return size
 
 
+class TaskParams(Params):
+    """Base of every task's parameters (the downstream tasks of ``plmkit compare``; docs/compare.md).
+
+    measure           "probe": the task gives labelled examples (``examples(corpus)``) that a
+                      linear probe on frozen features and fine-tuning learn; "direct": the task
+                      measures a model itself (``measure(run, corpus, seed)``: bits per word,
+                      generated text).
+    read              probe tasks: where a model's vector for an example is read. "text": one
+                      label per text, the mean over its tokens; "words": one label per
+                      whitespace word, at the word's last token; "next": one label about the
+                      word that follows the text (causal and bilm models read the text's last
+                      word; models with a mask token read a mask appended in its place).
+    metric            the name of the number the task reports (``accuracy``, ``bits_per_word``, ...).
+    higher_is_better  how the best model of a column is chosen.
+    directions        the ``model.direction`` values the task applies to (others show "n/a").
+    known_for         the model family the usual claims credit with this task ("BERT", "GPT",
+                      "ELMo"), or None; the report says where the measurement agrees or not.
+    """
+
+    measure: ClassVar[str] = "probe"
+    read: ClassVar[str] = "text"
+    metric: ClassVar[str] = "accuracy"
+    higher_is_better: ClassVar[bool] = True
+    directions: ClassVar[tuple[str, ...]] = DIRECTIONS
+    known_for: ClassVar[str | None] = None
+
+
 #: kinds whose components must subclass a base of their own (every other kind: ``Params``)
 KIND_BASES: dict[str, type[Params]] = {
     "embedding": EmbeddingParams,
     "head": HeadParams,
     "batching": BatchingParams,
     "tokenizer": TokenizerParams,
+    "task": TaskParams,
 }
 
 

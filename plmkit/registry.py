@@ -23,8 +23,9 @@ from .params import KIND_BASES, Params, class_fact_problem
 
 __all__ = ["KINDS", "Params", "Component", "Registry", "Spec", "spec_of", "did_you_mean"]
 
-#: Every kind of component, in the order a model is assembled. The kind is also the recipe key
-#: and the folder name under plmkit/components/.
+#: Every kind of component, in the order a model is assembled, then ``task`` (the downstream tasks
+#: of ``plmkit compare``, not part of a recipe). The kind is also the recipe key and the folder
+#: name under plmkit/components/.
 KINDS: tuple[str, ...] = (
     "embedding",
     "attention",
@@ -34,6 +35,7 @@ KINDS: tuple[str, ...] = (
     "device",
     "tokenizer",
     "data",
+    "task",
 )
 
 

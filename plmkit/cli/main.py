@@ -32,6 +32,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "embed": ("embed", "print contextual vectors for a text from a trained model"),
     "schema": ("schema", "print the JSON Schema of recipes (every registered component), for editors"),
     "export": ("export", "write a trained run for transformers (hf), as safetensors, or in the ELMo format"),
+    "compare": ("compare", "pretrain recipes under one budget (or load runs) and compare them on downstream tasks"),
+    "report": ("report", "render a comparison's report again from its folder"),
 }
 
 

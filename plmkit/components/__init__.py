@@ -6,7 +6,7 @@ from ..hookspecs import hookimpl
 @hookimpl
 def register_components(register):
     """Register every built-in component, kind by kind."""
-    from . import attention, batching, data, device, embedding, head, recurrent, tokenizer
+    from . import attention, batching, data, device, embedding, head, recurrent, task, tokenizer
 
-    for kind in (embedding, attention, recurrent, head, batching, device, tokenizer, data):
+    for kind in (embedding, attention, recurrent, head, batching, device, tokenizer, data, task):
         kind.register(register)

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -63,12 +63,16 @@ class RunResult:
 
 
 def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: bool = False,
-          progress: Progress | bool | None = None) -> RunResult:
+          progress: Progress | bool | None = None, stop: Callable[[dict[str, Any]], bool] | None = None) -> RunResult:
     """Train the model ``recipe`` describes; write the run folder; return its final metrics.
 
     ``out_dir``: the run folder (default runs/NAME-YYYYmmdd-HHMMSS). ``resume``: a run folder to
     continue from its last checkpoint; a recipe that differs from the saved one is refused
     unless ``accept_changes``. ``progress``: None reports on stderr, False reports nothing.
+    ``stop``: called with every step's metrics record (as written to metrics.jsonl); when it
+    returns True that step is the last one, and the run finishes as at ``train.steps``
+    (evaluation, checkpoint, model, summary with ``stopped_early``). ``plmkit compare`` uses it
+    to hold a wall-time budget. Ignored on several processes (the ranks would have to agree).
     """
     progress = Progress() if progress is None or progress is True else (Silent() if progress is False else progress)
     why = untrainable(recipe)
@@ -80,7 +84,7 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
         group = placement.group
         try:
             return _train(recipe, placement, out_dir, resume, accept_changes,
-                          progress if group.main else Silent(), started)
+                          progress if group.main else Silent(), started, stop)
         except Exception as exc:
             if group.active and not isinstance(exc, PlmkitError) and peer_failed(exc):
                 raise stopped_by_peer(group) from None
@@ -90,7 +94,7 @@ def train(recipe: Any, out_dir: Any = None, resume: Any = None, accept_changes: 
 
 
 def _train(recipe: Any, placement: Any, out_dir: Any, resume: Any, accept_changes: bool, progress: Progress,
-           started: float) -> RunResult:
+           started: float, stop: Any = None) -> RunResult:
     group = placement.group
     group.per_rank(recipe.train.batch_size // recipe.train.grad_accum)  # the ranks can share every micro-batch
     _check_memory(recipe, placement)  # before anything is allocated or written
@@ -114,7 +118,7 @@ def _train(recipe: Any, placement: Any, out_dir: Any, resume: Any, accept_change
                 if init is not None:
                     run.write_init(init)
                 run.truncate_metrics(state["step"])
-            loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state)
+            loop = _Loop(recipe, run, placement, prepared, model, optimizer, progress, state, stop)
             return loop.run(started)
     except BaseException as exc:
         if group.main and fresh and not run.metrics_path.exists():  # nothing trained yet: no half-made folder
@@ -187,10 +191,12 @@ class _Loop:
     """The state of one training run; ``run`` is the loop itself."""
 
     def __init__(self, recipe: Any, run: RunDir, placement: Any, prepared: Any, model: Any, optimizer: Any,
-                 progress: Progress, state: dict[str, Any]) -> None:
+                 progress: Progress, state: dict[str, Any], stop: Any = None) -> None:
         self.recipe, self.train, self.run_dir = recipe, recipe.train, run
         self.placement, self.prepared, self.model, self.optimizer = placement, prepared, model, optimizer
         self.progress, self.state = progress, state
+        self.stop = stop if not placement.group.active else None  # one process: N ranks would have to agree
+        self.stopped_early = False
         self.group = placement.group
         self.hook = _hooks() if self.group.main else NO_HOOKS  # plugins observe rank 0's run
         self.tokenizer_files = run.tokenizer_files()  # checkpoints record the tokenizer they belong to
@@ -223,23 +229,29 @@ class _Loop:
                 # N processes decide together, on what the step's all-reduce carried: any rank's signal
                 # stops every rank at this step, rank 0's checkpoint clock speaks for all
                 agreed = losses.pop("interrupt"), losses.pop("checkpoint_due")
-                tokens_per_s = losses.pop("tokens") / max(time.monotonic() - t0, 1e-9)
-                record = {"step": step, **losses, "lr": lr, "tokens_per_s": tokens_per_s}
+                tokens = losses.pop("tokens")
+                tokens_per_s = tokens / max(time.monotonic() - t0, 1e-9)
+                record = {"step": step, **losses, "lr": lr, "tokens": tokens, "tokens_per_s": tokens_per_s}
                 if self.group.main:
                     self.run_dir.append_metrics(record)
                 self.progress.step(step, record)
                 self.hook.step_finished(step=step, metrics=record)
-                if step == train.steps or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
+                self.stopped_early = step < train.steps and self.stop is not None and bool(self.stop(record))
+                last = step == train.steps or self.stopped_early
+                if last or (self.recipe.eval.every and step % self.recipe.eval.every == 0):
                     metrics = self._evaluate(step)
                 requested, due = agreed if self.group.active else (interrupt.requested, self._checkpoint_due())
-                if (step == train.steps or (train.checkpoint_every and step % train.checkpoint_every == 0)
+                if (last or (train.checkpoint_every and step % train.checkpoint_every == 0)
                         or requested or due):
                     self._checkpoint(step)
-                if requested and step < train.steps:
+                if requested and not last:
                     what = "interrupted" if requested == signal.SIGINT else "terminated (SIGTERM)"
                     self.progress.message(f"{what} at step {step}; checkpoint saved. Continue with: "
                                           f"plmkit run --resume {self.run_dir.path}")
                     raise stopped_by(requested)
+                if self.stopped_early:
+                    self.progress.message(f"stopped early at step {step} of {train.steps} (asked to by the caller)")
+                    break
         if not metrics:  # resumed from the final checkpoint of a run killed before it finished
             metrics = self._evaluate(step)
         return self._finish(step, metrics, started)
@@ -356,6 +368,8 @@ class _Loop:
             "best": self.state.get("best", {}),
             "run_dir": str(self.run_dir.path),
         }
+        if self.stopped_early:
+            summary["stopped_early"] = True
         self.run_dir.write_summary(summary)  # last: a run with summary.json has finished
         self.hook.run_finished(run_dir=self.run_dir.path, metrics=metrics)
         self.progress.finish(summary)

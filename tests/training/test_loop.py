@@ -97,7 +97,7 @@ def test_a_tiny_recipe_learns_and_writes_its_run_folder(reference):
         assert (reference.run_dir / name).is_file(), name
     calls = reference.hook_calls
     assert calls[0] == ("run_started", "gpt") and calls[-1] == ("run_finished", "reference", True)
-    assert calls[1] == ("step_finished", 1, ["grad_norm", "loss", "loss_lm", "lr", "step", "tokens_per_s"])
+    assert calls[1] == ("step_finished", 1, ["grad_norm", "loss", "loss_lm", "lr", "step", "tokens", "tokens_per_s"])
     assert [c[1] for c in calls if c[0] == "evaluation_finished"] == [20]
     versions = json.loads((reference.run_dir / "versions.json").read_text())
     assert versions["torch"] == torch.__version__

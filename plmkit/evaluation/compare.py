@@ -1,0 +1,436 @@
+"""``plmkit compare``: pretrain (or load) each contender under one budget, evaluate all on the same tasks.
+
+The comparison folder (``--out DIR``)::
+
+    compare.json         what was asked: contenders, budget, seeds, tasks, protocols, corpus, machine
+    runs/LABEL-seedK/    one run folder per recipe and seed (``plmkit run``'s layout + pretrain.json)
+    results/ROW/TASK.PROTOCOL.json   one cell each: a model row (LABEL-seedK) or a baseline row
+    report.md report.json *.png      written by ``plmkit.evaluation.report`` (``plmkit report DIR``)
+
+Everything is resumable: a run folder with summary.json is finished and not trained again (one
+without is continued from its checkpoint by ``plmkit.evaluation.pretrain``), and a result file
+whose ``key`` matches (the model's weights, the task and its parameters, the corpus, the protocol
+settings) is not computed again. Kill a comparison and run the same command: it continues.
+
+Everything is checked before anything trains: the budget, every recipe (with ``--set`` and each
+seed), every run folder, every task and its options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import Problem, RecipeError, RunError
+from .budget import Budget, parse_budget
+from .tasks import DEFAULT_TASKS, TaskSpec, build_task, resolve_tasks, task_corpus
+
+__all__ = ["Settings", "Contender", "Comparison", "FAMILIES", "COMPARE_FILE", "BASELINE_ROWS"]
+
+COMPARE_FILE = "compare.json"
+FAMILIES = {"bidirectional": "BERT", "causal": "GPT", "bilm": "ELMo"}
+BASELINE_ROWS = ("majority", "random", "reference")
+PROTOCOLS = ("probe", "finetune")
+
+
+@dataclass
+class Settings:
+    """Everything a comparison was asked to do (saved as compare.json's ``settings``)."""
+
+    sources: list[str]
+    out: str
+    budget: str | None = None
+    seeds: int = 1
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
+    options: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    documents: int = 400
+    protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
+    finetune_steps: int = 100
+    finetune_lrs: list[float] = field(default_factory=lambda: [1e-4, 3e-4, 1e-3])
+    device: str = "auto"
+
+    def finetune_settings(self):
+        from .finetune import FinetuneSettings
+
+        return FinetuneSettings(self.finetune_steps, tuple(self.finetune_lrs))
+
+
+@dataclass
+class Contender:
+    """A recipe to pretrain (once per seed) or a trained run to load."""
+
+    label: str
+    source: str  # recipe file / PACKAGE:NAME.yaml, or a run folder
+    kind: str  # "recipe" or "run"
+    recipe: Any
+    direction: str
+
+    @property
+    def family(self) -> str:
+        return FAMILIES.get(self.direction, self.direction)
+
+    def run_dir(self, out: Path, seed: int) -> Path:
+        return out / "runs" / f"{self.label}-seed{seed}" if self.kind == "recipe" else Path(self.source)
+
+    def describe(self, out: Path, seeds: int) -> dict[str, Any]:
+        return {"label": self.label, "source": self.source, "kind": self.kind, "family": self.family,
+                "direction": self.direction, "name": self.recipe.name, "description": self.recipe.description,
+                "runs": {str(k): str(self.run_dir(out, k)) for k in range(seeds)}}
+
+
+def row_name(label: str, seed: int) -> str:
+    return f"{label}-seed{seed}"
+
+
+# -- checking everything first ---------------------------------------------------------------------------
+def _is_run_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / "recipe.yaml").is_file() or (path / "model" / "recipe.yaml").is_file())
+
+
+def _contenders(settings: Settings) -> list[Contender]:
+    from ..recipe.validate import load_recipe
+    from ..training.rundir import load_saved_recipe
+
+    out, problems, labels = [], [], set()
+    for source in settings.sources:
+        path = Path(source)
+        try:
+            if _is_run_folder(path):
+                if not (path / "model" / "model.safetensors").is_file() and not (path / "model.safetensors").is_file():
+                    raise RunError(f"{source}: this run has not finished (no model/); finish it with "
+                                   f"plmkit run --resume {source}, or give its recipe")
+                recipe = load_saved_recipe(path / "model" if (path / "model" / "recipe.yaml").is_file() else path)
+                kind = "run"
+            else:
+                recipe = load_recipe(source, settings.overrides)
+                for seed in range(1, settings.seeds):  # every seed's recipe must validate too
+                    load_recipe(source, settings.overrides + [f"train.seed={recipe.train.seed + seed}"])
+                kind = "recipe"
+        except RecipeError as error:
+            problems.extend(error.problems or [Problem("", str(error))])
+            continue
+        label = recipe.name
+        for k in range(2, 100):
+            if label not in labels:
+                break
+            label = f"{recipe.name}-{k}"
+        labels.add(label)
+        out.append(Contender(label, source, kind, recipe, recipe.model.direction))
+    if problems:
+        raise RecipeError(problems=problems)
+    return out
+
+
+def _corpus_spec(contenders: list[Contender]) -> tuple[int, float, list[str]]:
+    """(generator seed, held-out fraction, warnings): held out by every contender."""
+    seeds, holdouts, notes = set(), [], []
+    for c in contenders:
+        data = c.recipe.data
+        holdouts.append(c.recipe.eval.holdout)
+        if data.type == "generated":
+            seeds.add(data.params.seed)
+        else:
+            notes.append(f"{c.label} trains on {data.type} data, not the generated corpus the tasks are made from")
+    if len(seeds) > 1:
+        raise RecipeError(f"data.seed: the contenders train on different generated corpora (seeds "
+                          f"{', '.join(map(str, sorted(seeds)))}); give them the same data.seed (--set data.seed=N)")
+    return (seeds.pop() if seeds else 1234), min(holdouts), notes
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / COMPARE_FILE).is_file():
+        raise RunError(f"{out}: folder exists, is not empty and holds no comparison; choose another --out "
+                       f"(nothing was written)")
+
+
+def _check_settings(settings: Settings) -> None:
+    problems = []
+    if settings.seeds < 1:
+        problems.append(Problem("--seeds", f"expected a positive count, got {settings.seeds}"))
+    if settings.documents < 10:
+        problems.append(Problem("--documents", f"expected at least 10 documents, got {settings.documents}"))
+    unknown = [p for p in settings.protocols if p not in PROTOCOLS]
+    if unknown or not settings.protocols:
+        problems.append(Problem("--protocols", f"expected some of {', '.join(PROTOCOLS)}, got {','.join(settings.protocols)!r}"))
+    if settings.finetune_steps < 1 or not settings.finetune_lrs or any(lr <= 0 for lr in settings.finetune_lrs):
+        problems.append(Problem("--finetune-steps", "expected a positive step count and positive learning rates"))
+    if not settings.sources:
+        problems.append(Problem("", "give at least one recipe or run folder to compare"))
+    if problems:
+        raise RecipeError(problems=problems)
+
+
+def _collect(problems: list[Problem], check: Callable, *args: Any) -> Any:
+    """``check(*args)``, its RecipeError's problems added to ``problems`` instead of raised."""
+    try:
+        return check(*args)
+    except RecipeError as error:
+        problems.extend(error.problems or [Problem("", str(error))])
+        return None
+
+
+# -- the comparison --------------------------------------------------------------------------------------
+class Comparison:
+    """A checked comparison; ``run()`` trains, evaluates and reports."""
+
+    def __init__(self, settings: Settings, display: Any = None, argv: list[str] | None = None):
+        from .display import CompareDisplay
+
+        self.settings, self.out = settings, Path(settings.out)
+        self.display = display or CompareDisplay()
+        self.argv = argv or []
+        problems: list[Problem] = []  # every mistake on the command line at once
+        _collect(problems, _check_settings, settings)
+        self.budget: Budget | None = _collect(problems, parse_budget, settings.budget) if settings.budget else None
+        self.tasks: list[TaskSpec] = _collect(problems, resolve_tasks, settings.tasks, settings.options) or []
+        self.contenders = _collect(problems, _contenders, settings) or []
+        if problems:
+            raise RecipeError(problems=problems)
+        self.corpus_seed, self.holdout, self.notes = _corpus_spec(self.contenders)
+        _check_out(self.out)
+        self._check_existing_runs()
+
+    # -- what was asked, on disk --------------------------------------------------------------------
+    def write_plan(self, corpus: Any) -> None:
+        from .probes import describe as probe_settings
+
+        data = {
+            "settings": asdict(self.settings), "argv": self.argv,
+            "budget": self.budget.describe() if self.budget else None,
+            "contenders": [c.describe(self.out, self.settings.seeds) for c in self.contenders],
+            "tasks": [t.describe() for t in self.tasks], "corpus": corpus.describe(), "notes": self.notes,
+            "protocols": {"probe": probe_settings(), "finetune": self.settings.finetune_settings().describe()},
+            "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_json(self.out / COMPARE_FILE, data)
+
+    def _check_existing_runs(self) -> None:
+        """A run folder in DIR from another recipe or budget is refused, not silently reused."""
+        from .pretrain import INFO_FILE
+
+        wanted = self.budget.describe() if self.budget else None
+        for c in self.contenders:
+            for seed in range(self.settings.seeds) if c.kind == "recipe" else ():
+                info_path = c.run_dir(self.out, seed) / INFO_FILE
+                if not info_path.is_file():
+                    continue
+                info = json.loads(info_path.read_text(encoding="utf-8"))
+                if info.get("budget") != wanted or info.get("overrides") != self._overrides(c, seed) \
+                        or info.get("source") != c.source:
+                    raise RunError(f"{info_path.parent}: was trained with another recipe, --set or budget; give a "
+                                   f"new --out, or delete that folder to train it again (nothing was changed)")
+
+    def _overrides(self, c: Contender, seed: int) -> list[str]:
+        return list(self.settings.overrides) + [f"train.seed={c.recipe.train.seed + seed}"]
+
+    # -- running --------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        from .report import write_report
+
+        corpus = task_corpus(self.corpus_seed, self.holdout, self.settings.documents)
+        self.write_plan(corpus)
+        units = self._units(corpus)
+        self.display.start(self.out, len(units), self.budget)
+        self.display.plan([unit.kind for unit in units])
+        for unit in units:
+            self.display.begin(unit)
+            done = unit.work()
+            self.display.end(unit, skipped=not done)
+        report = write_report(self.out, echo=self.display.table)
+        self.display.finish(self.out)
+        return report
+
+    def _units(self, corpus: Any) -> list["Unit"]:
+        units, seeds = [], range(self.settings.seeds)
+        for seed in seeds:
+            for c in self.contenders:
+                if c.kind == "recipe":
+                    units.append(Unit("pretrain", c.label, seed, "pretraining", lambda c=c, s=seed: self._pretrain(c, s)))
+        cells = _Cells(self, corpus)
+        for seed in seeds:
+            for c in self.contenders:
+                for task in self.tasks:
+                    for protocol in self._protocols(task):
+                        units.append(Unit(protocol, c.label, seed, f"{task.name} {_VERB[protocol]}",
+                                          lambda c=c, s=seed, t=task, p=protocol: cells.model(c, s, t, p)))
+            for task in self.tasks:
+                units.append(Unit("baseline", "baselines", seed, f"{task.name} baselines",
+                                  lambda s=seed, t=task: cells.baselines(s, t)))
+        return units
+
+    def _protocols(self, task: TaskSpec) -> list[str]:
+        return ["direct"] if task.params.measure == "direct" else list(self.settings.protocols)
+
+    def _pretrain(self, c: Contender, seed: int) -> bool:
+        """Train one recipe and seed in a process of its own; False when it had finished already."""
+        run_dir = c.run_dir(self.out, seed)
+        if (run_dir / "summary.json").is_file():
+            return False
+        job = {"source": c.source, "overrides": self._overrides(c, seed), "out": str(run_dir), "label": c.label,
+               "seed": seed, "budget": self.budget.describe() if self.budget else None}
+        job_file = self.out / "runs" / f".{c.label}-seed{seed}.job.json"
+        job_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(job_file, job)
+        code = subprocess.call([sys.executable, "-m", "plmkit.evaluation.pretrain", str(job_file)])
+        if code == 130:
+            raise KeyboardInterrupt
+        if code != 0 or not (run_dir / "summary.json").is_file():
+            raise RunError(f"pretraining {c.label} (seed {seed}) failed (exit {code}); its messages are above. "
+                           f"Run the same command again to continue the comparison")
+        return True
+
+
+_VERB = {"probe": "probe", "finetune": "fine-tuning", "direct": "measure"}
+
+
+@dataclass
+class Unit:
+    """One step of a comparison, for the progress display."""
+
+    kind: str  # pretrain | probe | finetune | direct | baseline
+    label: str
+    seed: int
+    what: str
+    work: Callable[[], bool]  # True when it did something, False when the result was there already
+
+
+class _Cells:
+    """Computes and caches the result files (``results/ROW/TASK.PROTOCOL.json``)."""
+
+    def __init__(self, comparison: Comparison, corpus: Any):
+        self.c, self.corpus = comparison, corpus
+        self._examples: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = {}
+        self.device = _device(comparison.settings.device)
+
+    def examples(self, task: TaskSpec) -> Any:
+        if task.name not in self._examples:
+            self._examples[task.name] = build_task(task).examples(self.corpus)
+        return self._examples[task.name]
+
+    def _key(self, *parts: Any) -> str:
+        corpus = [self.corpus.seed, self.corpus.holdout, len(self.corpus.documents)]
+        text = json.dumps([corpus, *parts], sort_keys=True, default=str)
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+    def _cached(self, path: Path, key: str, compute: Callable[[], dict[str, Any]], extra: dict[str, Any]) -> bool:
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("key") == key:
+            return False
+        result = compute()
+        _write_json(path, {"key": key, **extra, **_plain(result)})
+        return True
+
+    def _run(self, run_dir: Path) -> Any:
+        from ..runs import load_run
+
+        key = str(run_dir)
+        if key not in self._loaded:
+            self._loaded.clear()  # one model in memory at a time
+            self._loaded[key] = load_run(run_dir, device=self.device)
+        return self._loaded[key]
+
+    def model(self, contender: Contender, seed: int, task: TaskSpec, protocol: str) -> bool:
+        from .measure import direct_cell, finetune_cell, probe_cell
+
+        run_dir = contender.run_dir(self.c.out, seed)
+        settings = self.c.settings.finetune_settings().describe() if protocol == "finetune" else None
+        key = self._key(_weights_hash(run_dir), task.key(), protocol, settings, seed if protocol != "probe" else 0)
+        path = self.c.out / "results" / row_name(contender.label, seed) / f"{task.name}.{protocol}.json"
+        read = task.params.read
+
+        def compute() -> dict[str, Any]:
+            import torch
+
+            torch.manual_seed(seed)
+            if protocol == "direct":
+                return direct_cell(build_task(task), task.params, self._run(run_dir), self.corpus, seed)
+            if protocol == "probe":
+                return probe_cell(self._run(run_dir), self.examples(task), read)
+            return finetune_cell(run_dir, self.examples(task), read, self.c.settings.finetune_settings(), seed,
+                                 self.device)
+
+        extra = {"row": row_name(contender.label, seed), "label": contender.label, "seed": seed, "task": task.name,
+                 "protocol": protocol}
+        return self._cached(path, key, compute, extra)
+
+    def baselines(self, seed: int, task: TaskSpec) -> bool:
+        from .measure import majority_cell, random_cell
+
+        did = False
+        if task.params.measure == "direct":
+            key = self._key(task.key(), "baselines", seed)
+            path = self.c.out / "results" / f"baselines-seed{seed}" / f"{task.name}.direct.json"
+            return self._cached(path, key, lambda: build_task(task).baselines(self.corpus, seed),
+                                {"seed": seed, "task": task.name, "protocol": "direct"})
+        for row, compute in (("majority", lambda: majority_cell(self.examples(task))),
+                             ("random", lambda: random_cell(self.examples(task), task.params.read, seed))):
+            key = self._key(task.key(), row, seed)
+            path = self.c.out / "results" / f"{row}-seed{seed}" / f"{task.name}.probe.json"
+            did |= self._cached(path, key, compute, {"row": row, "seed": seed, "task": task.name, "protocol": "probe"})
+        return did
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _weights_hash(run_dir: Path) -> str:
+    path = run_dir / "model" / "model.safetensors"
+    path = path if path.is_file() else run_dir / "model.safetensors"
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tensors dropped (predictions stay in memory), floats kept, NaN as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if type(v).__name__ != "Tensor"}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from ..training.checkpoint import atomic_write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, data)
+
+
+def machine() -> dict[str, Any]:
+    """What the comparison ran on (report.json's ``machine``)."""
+    import platform
+
+    import torch
+
+    from .. import __version__
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "plmkit": __version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    from ..plugins import get_plugins
+
+    info["plugins"] = {i.package: i.version for i in get_plugins().infos if i.status == "loaded" and i.package != "plmkit"}
+    return info
