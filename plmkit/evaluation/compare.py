@@ -18,11 +18,8 @@ seed), every run folder, every task and its options.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +27,8 @@ from typing import Any, Callable
 
 from ..errors import Problem, RecipeError, RunError
 from .budget import Budget, parse_budget
-from .tasks import DEFAULT_TASKS, TaskSpec, build_task, resolve_tasks, task_corpus
+from .cells import Cells, row_name, write_json
+from .tasks import DEFAULT_TASKS, TaskSpec, resolve_tasks, task_corpus
 
 __all__ = ["Settings", "Contender", "Comparison", "FAMILIES", "COMPARE_FILE", "BASELINE_ROWS"]
 
@@ -84,10 +82,6 @@ class Contender:
         return {"label": self.label, "source": self.source, "kind": self.kind, "family": self.family,
                 "direction": self.direction, "name": self.recipe.name, "description": self.recipe.description,
                 "runs": {str(k): str(self.run_dir(out, k)) for k in range(seeds)}}
-
-
-def row_name(label: str, seed: int) -> str:
-    return f"{label}-seed{seed}"
 
 
 # -- checking everything first ---------------------------------------------------------------------------
@@ -213,7 +207,7 @@ class Comparison:
             "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         self.out.mkdir(parents=True, exist_ok=True)
-        _write_json(self.out / COMPARE_FILE, data)
+        write_json(self.out / COMPARE_FILE, data)
 
     def _check_existing_runs(self) -> None:
         """A run folder in DIR from another recipe or budget is refused, not silently reused."""
@@ -257,7 +251,7 @@ class Comparison:
             for c in self.contenders:
                 if c.kind == "recipe":
                     units.append(Unit("pretrain", c.label, seed, "pretraining", lambda c=c, s=seed: self._pretrain(c, s)))
-        cells = _Cells(self, corpus)
+        cells = Cells(self, corpus)
         for seed in seeds:
             for c in self.contenders:
                 for task in self.tasks:
@@ -281,8 +275,10 @@ class Comparison:
                "seed": seed, "budget": self.budget.describe() if self.budget else None}
         job_file = self.out / "runs" / f".{c.label}-seed{seed}.job.json"
         job_file.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(job_file, job)
-        code = subprocess.call([sys.executable, "-m", "plmkit.evaluation.pretrain", str(job_file)])
+        write_json(job_file, job)
+        from .pretrain import run_job
+
+        code = run_job(job_file)
         if code == 130:
             raise KeyboardInterrupt
         if code != 0 or not (run_dir / "summary.json").is_file():
@@ -305,119 +301,7 @@ class Unit:
     work: Callable[[], bool]  # True when it did something, False when the result was there already
 
 
-class _Cells:
-    """Computes and caches the result files (``results/ROW/TASK.PROTOCOL.json``)."""
-
-    def __init__(self, comparison: Comparison, corpus: Any):
-        self.c, self.corpus = comparison, corpus
-        self._examples: dict[str, Any] = {}
-        self._loaded: dict[str, Any] = {}
-        self.device = _device(comparison.settings.device)
-
-    def examples(self, task: TaskSpec) -> Any:
-        if task.name not in self._examples:
-            self._examples[task.name] = build_task(task).examples(self.corpus)
-        return self._examples[task.name]
-
-    def _key(self, *parts: Any) -> str:
-        corpus = [self.corpus.seed, self.corpus.holdout, len(self.corpus.documents)]
-        text = json.dumps([corpus, *parts], sort_keys=True, default=str)
-        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-
-    def _cached(self, path: Path, key: str, compute: Callable[[], dict[str, Any]], extra: dict[str, Any]) -> bool:
-        if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("key") == key:
-            return False
-        result = compute()
-        _write_json(path, {"key": key, **extra, **_plain(result)})
-        return True
-
-    def _run(self, run_dir: Path) -> Any:
-        from ..runs import load_run
-
-        key = str(run_dir)
-        if key not in self._loaded:
-            self._loaded.clear()  # one model in memory at a time
-            self._loaded[key] = load_run(run_dir, device=self.device)
-        return self._loaded[key]
-
-    def model(self, contender: Contender, seed: int, task: TaskSpec, protocol: str) -> bool:
-        from .measure import direct_cell, finetune_cell, probe_cell
-
-        run_dir = contender.run_dir(self.c.out, seed)
-        settings = self.c.settings.finetune_settings().describe() if protocol == "finetune" else None
-        key = self._key(_weights_hash(run_dir), task.key(), protocol, settings, seed if protocol != "probe" else 0)
-        path = self.c.out / "results" / row_name(contender.label, seed) / f"{task.name}.{protocol}.json"
-        read = task.params.read
-
-        def compute() -> dict[str, Any]:
-            import torch
-
-            torch.manual_seed(seed)
-            if protocol == "direct":
-                return direct_cell(build_task(task), task.params, self._run(run_dir), self.corpus, seed)
-            if protocol == "probe":
-                return probe_cell(self._run(run_dir), self.examples(task), read)
-            return finetune_cell(run_dir, self.examples(task), read, self.c.settings.finetune_settings(), seed,
-                                 self.device)
-
-        extra = {"row": row_name(contender.label, seed), "label": contender.label, "seed": seed, "task": task.name,
-                 "protocol": protocol}
-        return self._cached(path, key, compute, extra)
-
-    def baselines(self, seed: int, task: TaskSpec) -> bool:
-        from .measure import majority_cell, random_cell
-
-        did = False
-        if task.params.measure == "direct":
-            key = self._key(task.key(), "baselines", seed)
-            path = self.c.out / "results" / f"baselines-seed{seed}" / f"{task.name}.direct.json"
-            return self._cached(path, key, lambda: build_task(task).baselines(self.corpus, seed),
-                                {"seed": seed, "task": task.name, "protocol": "direct"})
-        for row, compute in (("majority", lambda: majority_cell(self.examples(task))),
-                             ("random", lambda: random_cell(self.examples(task), task.params.read, seed))):
-            key = self._key(task.key(), row, seed)
-            path = self.c.out / "results" / f"{row}-seed{seed}" / f"{task.name}.probe.json"
-            did |= self._cached(path, key, compute, {"row": row, "seed": seed, "task": task.name, "protocol": "probe"})
-        return did
-
-
 # -- helpers ----------------------------------------------------------------------------------------------
-def _weights_hash(run_dir: Path) -> str:
-    path = run_dir / "model" / "model.safetensors"
-    path = path if path.is_file() else run_dir / "model.safetensors"
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: tensors dropped (predictions stay in memory), floats kept, NaN as None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if type(v).__name__ != "Tensor"}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
-def _write_json(path: Path, data: Any) -> None:
-    from ..training.checkpoint import atomic_write_json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, data)
-
-
 def machine() -> dict[str, Any]:
     """What the comparison ran on (report.json's ``machine``)."""
     import platform

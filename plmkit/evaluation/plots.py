@@ -2,8 +2,8 @@
 
 * ``loss_curves.png``: each model's held-out loss against tokens and against seconds trained
   (two panels; one line per model and seed; each model's own objective);
-* ``tasks.png``: every column of the table as a bar chart with error bars (one panel per task
-  and protocol), models and baselines side by side; ``task_NAME.png`` the same per task;
+* ``tasks.png``: a bar chart with error bars per task and protocol (one panel each: every column
+  of the table), models and baselines side by side;
 * ``layers_LABEL.png``: per model, the per-layer probe accuracy (layers x tasks heat map).
 """
 
@@ -71,13 +71,6 @@ def _bars(report: dict[str, Any], out: Path, plt: Any) -> list[str]:
     if not columns:
         return []
     files = []
-    tasks = list(dict.fromkeys(c["task"] for c in columns))
-    for task in tasks:
-        mine = [c for c in columns if c["task"] == task]
-        figure, axes = plt.subplots(1, len(mine), figsize=(4.2 * len(mine), 3.4), squeeze=False)
-        for ax, column in zip(axes[0], mine):
-            _bar(ax, report, column)
-        files.append(_save(figure, out / f"task_{task}.png", plt))
     per_row = 4
     lines = math.ceil(len(columns) / per_row)
     figure, axes = plt.subplots(lines, per_row, figsize=(4.2 * per_row, 3.2 * lines), squeeze=False)

@@ -1,8 +1,8 @@
 """Pretrain one contender of a comparison under the budget: ``python -m plmkit.evaluation.pretrain JOB.json``.
 
-``plmkit compare`` runs each (recipe, seed) in a process of its own, so that its peak memory is
-its own, nothing (threads, random state, caches) leaks from one contender to the next, and a
-killed comparison loses at most the run in progress. The job file names the recipe (file or
+``plmkit compare`` runs each (recipe, seed) in a process of its own (``run_job``), so that its
+peak memory is its own, nothing (threads, random state, caches) leaks from one contender to the
+next, and a killed comparison loses at most the run in progress. The job file names the recipe (file or
 ``PACKAGE:NAME.yaml``), the overrides (``--set`` and the seed), the run folder and the budget.
 
 In the run folder, beside what ``plmkit run`` writes, ``pretrain.json`` records the calibration,
@@ -14,6 +14,7 @@ not repeated, so a resumed run is the run that was started); one without is star
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 from ..errors import PlmkitError
 from .budget import TIME_LIMIT_FACTOR, Budget, budget_overrides, calibrate, steps_for
 
-__all__ = ["pretrain", "main", "INFO_FILE", "trained_so_far"]
+__all__ = ["pretrain", "main", "run_job", "INFO_FILE", "trained_so_far"]
 
 INFO_FILE = "pretrain.json"
 _TIMED_STEPS = 5
@@ -106,6 +107,38 @@ def _peak_memory(recipe: Any) -> dict[str, Any]:
     return out
 
 
+def run_job(job_file: Path) -> int:
+    """Run a job in a process of its own and return its exit code.
+
+    Where the platform has it, the process is forked from a server that has imported torch once
+    (multiprocessing's forkserver: no CUDA in the server, nothing of the comparison in memory), which
+    saves each contender torch's import; elsewhere it is ``python -m plmkit.evaluation.pretrain``.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "plmkit.evaluation.pretrain", str(job_file)])
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "torch._dynamo", "plmkit.training.loop", "plmkit.evaluation.pretrain"])
+    process = context.Process(target=_child, args=(str(job_file),), name="plmkit-pretrain")
+    process.start()
+    try:
+        process.join()
+    except KeyboardInterrupt:  # the child got the same Ctrl-C: let it checkpoint and stop
+        process.join()
+        raise
+    return process.exitcode if process.exitcode is not None else 1
+
+
+def _child(job_file: str) -> None:
+    code = main([job_file])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # everything is written and closed: skip tearing torch down
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
@@ -122,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _child(sys.argv[1])

@@ -338,8 +338,6 @@ def markdown(report: dict[str, Any]) -> str:
     parts += ["## Tasks", ""]
     for task in report["plan"]["tasks"]:
         parts += [f"### {task['name']}", "", report["paragraphs"][task["name"]], ""]
-        if f"task_{task['name']}.png" in plots:
-            parts += [f"![{task['name']}](task_{task['name']}.png)", ""]
     heat = [f for f in sorted(plots) if f.startswith("layers_")]
     if heat:
         parts += ["## Which layer knows what", "", "Per-layer probe accuracy (%, mean over seeds); layer 0 is the "
