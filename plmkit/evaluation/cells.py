@@ -98,8 +98,9 @@ class Cells:
 
 
 def _weights_hash(run_dir: Path) -> str:
-    path = run_dir / "model" / "model.safetensors"
-    path = path if path.is_file() else run_dir / "model.safetensors"
+    from ..training.rundir import find_trained
+
+    _, path, _ = find_trained(run_dir)  # the trained-model layout is the run folder's to know
     digest = hashlib.sha1()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -127,7 +128,7 @@ def _plain(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    from ..training.checkpoint import atomic_write_json
+    from ..training.files import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, data)

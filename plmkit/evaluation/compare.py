@@ -91,17 +91,18 @@ def _is_run_folder(path: Path) -> bool:
 
 def _contenders(settings: Settings) -> list[Contender]:
     from ..recipe.validate import load_recipe
-    from ..training.rundir import load_saved_recipe
+    from ..training.rundir import find_trained, load_saved_recipe
 
     out, problems, labels = [], [], set()
     for source in settings.sources:
         path = Path(source)
         try:
             if _is_run_folder(path):
-                if not (path / "model" / "model.safetensors").is_file() and not (path / "model.safetensors").is_file():
+                folder, weights, _ = find_trained(path)
+                if weights.parent != folder:  # only a checkpoint: the run has not finished
                     raise RunError(f"{source}: this run has not finished (no model/); finish it with "
                                    f"plmkit run --resume {source}, or give its recipe")
-                recipe = load_saved_recipe(path / "model" if (path / "model" / "recipe.yaml").is_file() else path)
+                recipe = load_saved_recipe(folder)
                 kind = "run"
             else:
                 recipe = load_recipe(source, settings.overrides)

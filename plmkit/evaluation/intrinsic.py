@@ -36,7 +36,7 @@ def bits_per_word(run: Any, corpus: Any, params: Any, seed: int) -> dict[str, An
     floor = corpus.floor_bits_per_word()
     texts = [[s.text for s in doc.sentences] for doc in corpus.documents]
     batching = build_batching(run.recipe)
-    batcher = batching.batcher([e.data for e in batching.encode(texts, run.tokenizer)], run.tokenizer)
+    batcher = batching.batcher(batching.encode(texts, run.tokenizer), run.tokenizer)
     instances = batcher.heldout(seed)
     batches, words = eval_batches(instances, batcher.collate, run.recipe.train.batch_size, len(instances), seed)
     device = next(run.model.parameters()).device

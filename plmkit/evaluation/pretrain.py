@@ -31,7 +31,7 @@ _TIMED_STEPS = 5
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    from ..training.checkpoint import atomic_write_json
+    from ..training.files import atomic_write_json
 
     atomic_write_json(path, data)
 

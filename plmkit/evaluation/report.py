@@ -37,7 +37,7 @@ _PROTOCOL_TITLES = {"probe": "probe", "finetune": "fine-tune", "direct": ""}
 def write_report(out: Any, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build the report of comparison folder ``out``, write its files, echo the table; returns report.json's data."""
     from ..errors import RunError
-    from ..training.checkpoint import atomic_write_json, atomic_write_text
+    from ..training.files import atomic_write_json, atomic_write_text
 
     out = Path(out)
     if not (out / COMPARE_FILE).is_file():
