@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import write_report
 
-    report = write_report(args.folder, echo=print)
+    report = write_report(args.folder, echo=print, note=lambda line: print(line, file=sys.stderr))
     if report["missing"]:
         print(f"{len(report['missing'])} cells are missing: the comparison has not finished; run plmkit compare "
               f"again with the same arguments to finish it", file=sys.stderr)

@@ -242,7 +242,7 @@ class Comparison:
             self.display.begin(unit)
             done = unit.work()
             self.display.end(unit, skipped=not done)
-        report = write_report(self.out, echo=self.display.table)
+        report = write_report(self.out, echo=self.display.table, note=self.display.message)
         self.display.finish(self.out)
         return report
 

@@ -84,6 +84,10 @@ class CompareDisplay:
         self.out.write(text + "\n")
         self.out.flush()
 
+    def message(self, text: str) -> None:
+        """A line of its own on stderr (e.g. that the plots need matplotlib)."""
+        self._print(text)
+
     def finish(self, out: Any) -> None:
         self._print(f"compared in {format_duration(time.monotonic() - self.t0)}: {out}/report.md, report.json, *.png")
 

@@ -15,15 +15,15 @@ from typing import Any
 
 __all__ = ["draw", "MISSING"]
 
-MISSING = "plots skipped: matplotlib is not installed (pip install matplotlib)"
+MISSING = "plots skipped: they need matplotlib, which is not installed (pip install matplotlib)"
 
 
-def draw(report: dict[str, Any], out: Path) -> list[str]:
-    """Write every plot into ``out``; the file names, or [] when matplotlib is missing."""
+def draw(report: dict[str, Any], out: Path) -> list[str] | None:
+    """Write every plot into ``out``; the file names, or None when matplotlib is missing."""
     try:
         import matplotlib
     except ImportError:
-        return []
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -34,8 +34,11 @@ BASELINE_TITLES = {"majority": "majority class", "random": "random embeddings", 
 _PROTOCOL_TITLES = {"probe": "probe", "finetune": "fine-tune", "direct": ""}
 
 
-def write_report(out: Any, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Build the report of comparison folder ``out``, write its files, echo the table; returns report.json's data."""
+def write_report(out: Any, echo: Callable[[str], None] | None = None,
+                 note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build the report of comparison folder ``out``, write its files, echo the table; returns report.json's data.
+
+    ``note`` receives the one line saying the plots need matplotlib, when it is missing."""
     from ..errors import RunError
     from ..training.files import atomic_write_json, atomic_write_text
 
@@ -43,14 +46,15 @@ def write_report(out: Any, echo: Callable[[str], None] | None = None) -> dict[st
     if not (out / COMPARE_FILE).is_file():
         raise RunError(f"{out}: not a comparison folder (no {COMPARE_FILE}); give the --out folder of plmkit compare")
     report = build_report(out)
-    report["plots"] = draw(report, out)
-    if not report["plots"]:
+    plots = draw(report, out)
+    report["plots"] = plots or []
+    if plots is None:
         report["plots_note"] = MISSING
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", markdown(report))
+    if plots is None and note is not None:
+        note(MISSING)
     if echo is not None:
-        if not report["plots"]:
-            echo(MISSING)
         echo(terminal(report))
     return report
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ASSETS, REPO, run_cli
+from plmkit.evaluation.plots import MISSING
 
 TASKS = ["pos", "sentiment", "agreement", "coherence", "topic", "lm", "generation"]
 CI_SIZE = ["--budget", "steps=10", "--set", "data.documents=300", "--set", "train.batch_size=8",
@@ -55,6 +56,13 @@ def test_the_comparison_writes_its_report_table_and_real_pngs(reference):
     assert table == [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert [line.split(" | ")[0] for line in table[2:]] == ["| bert", "| gpt", "| elmo", "| *majority class*",
                                                             "| *random embeddings*", "| *the generator*"]
+    try:
+        import matplotlib.image
+    except ImportError:
+        assert report["plots"] == [] and not list(out.glob("*.png"))
+        assert result.stderr.count(MISSING) == 1 and MISSING in md
+        pytest.skip("matplotlib is not installed: no plots to check (compare said so in one line)")
+    assert MISSING not in result.stderr
     pngs = ["loss_curves.png", "tasks.png", *[f"layers_{m}.png" for m in ("bert", "gpt", "elmo")]]
     assert sorted(report["plots"]) == sorted(pngs)
     for name in pngs:
@@ -62,6 +70,8 @@ def test_the_comparison_writes_its_report_table_and_real_pngs(reference):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", name
         width, height = struct.unpack(">II", data[16:24])
         assert width >= 300 and height >= 150, (name, width, height)
+        pixels = matplotlib.image.imread(out / name)  # a PNG matplotlib reads back, of the size it says
+        assert pixels.shape[:2] == (height, width) and pixels.std() > 0, name  # not a blank image
         assert f"({name})" in md
 
 
@@ -151,6 +161,23 @@ def test_report_renders_the_folder_again_without_computing(reference, tmp_path):
     result = run_cli("report", str(tmp_path))
     assert result.returncode == 1 and result.stderr.strip() == \
         f"{tmp_path}: not a comparison folder (no compare.json); give the --out folder of plmkit compare"
+
+
+def test_without_matplotlib_the_report_says_so_in_one_line(reference, tmp_path):
+    """A Python where ``import matplotlib`` fails (as when it is not installed): no plots, one line why."""
+    out, _, report = reference
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("report.*", "*.png"))
+    shadow = tmp_path / "shadow" / "matplotlib"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    path = os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH", "")]))
+    result = run_cli("report", str(copy), env={**ENV, "PYTHONPATH": path})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == MISSING and "Traceback" not in result.stderr
+    again = json.loads((copy / "report.json").read_text())
+    assert again["plots"] == [] and again["table"] == report["table"] and not list(copy.glob("*.png"))
+    assert MISSING in (copy / "report.md").read_text()
 
 
 def _task_cells(report):
