@@ -76,7 +76,7 @@ class Contender:
         return FAMILIES.get(self.direction, self.direction)
 
     def run_dir(self, out: Path, seed: int) -> Path:
-        return out / "runs" / f"{self.label}-seed{seed}" if self.kind == "recipe" else Path(self.source)
+        return out / "runs" / f"{self.label}-seed{seed}" if self.kind == "recipe" else Path(self.source).resolve()
 
     def describe(self, out: Path, seeds: int) -> dict[str, Any]:
         return {"label": self.label, "source": self.source, "kind": self.kind, "family": self.family,

@@ -75,7 +75,10 @@ def _runs(out: Path, plan: dict[str, Any], seeds: int) -> dict[str, Any]:
     runs = {}
     for contender in plan["contenders"]:
         for seed in range(seeds):
-            run_dir = Path(contender["runs"][str(seed)])
+            # a pretrained contender's run lives in the comparison folder, wherever that is now (a
+            # report rendered from another folder, or of a moved comparison); a given run where it was
+            run_dir = out / "runs" / row_name(contender["label"], seed) if contender["kind"] == "recipe" \
+                else Path(contender["runs"][str(seed)])
             if not (run_dir / "summary.json").is_file():
                 continue
             recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")) \

@@ -100,8 +100,9 @@ def _direct_extras(report: dict[str, Any], task: dict[str, Any]) -> str:
     parts = []
     for row_id, row_cells in report["cells"].items():
         data = row_cells.get(f"{task['name']}.direct") or {}
-        for name, result in ([(row_id, data)] if "value" in data else [(f"{row_id} {k}", v) for k, v in data.items()
-                                                                       if isinstance(v, dict) and k in ("majority", "reference")]):
+        titles = {"majority": "the unigram model", "reference": "the generator"}  # the baselines' own rows
+        for name, result in ([(row_id, data)] if "value" in data else [(f"{titles[k]}-seed0", v) for k, v in data.items()
+                                                                       if isinstance(v, dict) and k in titles]):
             if isinstance(result, dict) and result.get(key) is not None and row_id.endswith("seed0"):
                 parts.append(f"{name.replace('-seed0', '')} {result[key]:.2f}")
     if not parts:

@@ -157,6 +157,8 @@ def test_report_renders_the_folder_again_without_computing(reference, tmp_path):
     assert result.returncode == 0, result.stderr
     again = json.loads((copy / "report.json").read_text())
     assert again["table"] == report["table"] and again["summary"] == report["summary"]
+    # a moved comparison reads its own run folders, not the ones at the path it was made in
+    assert all(run["run_dir"].startswith(str(copy)) for run in again["runs"].values())
     assert (copy / "tasks.png").is_file()
     result = run_cli("report", str(tmp_path))
     assert result.returncode == 1 and result.stderr.strip() == \
