@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from ..errors import Problem, RecipeError, RunError
 from .budget import Budget, parse_budget
-from .cells import Cells, row_name, write_json
+from .cells import Cells, write_json
 from .tasks import DEFAULT_TASKS, TaskSpec, resolve_tasks, task_corpus
 
 __all__ = ["Settings", "Contender", "Comparison", "FAMILIES", "COMPARE_FILE", "BASELINE_ROWS"]

@@ -313,7 +313,7 @@ def _notes(report: dict[str, Any]) -> list[str]:
 
 def _plan_lines(report: dict[str, Any]) -> list[str]:
     plan = report["plan"]
-    corpus, settings, machine = plan["corpus"], plan["settings"], plan["machine"]
+    corpus, machine = plan["corpus"], plan["machine"]
     finetune = plan["protocols"]["finetune"]
     splits = corpus["splits"]
     return [
