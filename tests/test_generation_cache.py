@@ -11,7 +11,7 @@ import plmkit
 from plmkit.generation import generate_ids, next_token
 from plmkit.models.decoding import NextLogits, greedy
 from plmkit.modules import SelfAttention, TransformerBlock
-from tests.conftest import RECIPES
+from conftest import RECIPES
 
 SMALL = ["model.hidden=32", "model.max_positions=24", "model.vocab_size=53", "train.seq_len=24"]
 ATOL = 1e-5

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from conftest import REPO
 
 SECTIONS = ["peak", "training", "generation", "elmo", "data", "cli", "bf16", "compile", "ablations"]
 

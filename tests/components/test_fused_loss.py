@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import plmkit
 from plmkit.modules import IGNORE, linear_cross_entropy
-from tests.conftest import RECIPES
+from conftest import RECIPES
 
 
 @pytest.mark.parametrize("max_elements", [1 << 24, 7 * 50, 1])  # one chunk, chunks of 7 rows, one row at a time

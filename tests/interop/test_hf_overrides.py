@@ -10,7 +10,7 @@ transformers = pytest.importorskip("transformers")
 
 from plmkit.errors import RecipeError, RunError  # noqa: E402
 from plmkit.interop.hf import from_hf  # noqa: E402
-from tests.interop.test_hf import batch, tiny_bert, tiny_gpt2  # noqa: E402
+from test_hf import batch, tiny_bert, tiny_gpt2  # noqa: E402
 
 
 def test_masked_prediction_gives_transformers_loss_and_gradients_while_training():

@@ -7,7 +7,7 @@ import torch
 
 import plmkit
 from plmkit.errors import RecipeError
-from tests.conftest import RECIPES
+from conftest import RECIPES
 
 TINY = ["model.hidden=32", "model.vocab_size=50", "train.seq_len=16", "device.type=cpu"]
 

@@ -10,7 +10,7 @@ import torch
 
 import plmkit
 from plmkit.training.optim import make_optimizer, parameter_groups
-from tests.conftest import RECIPES
+from conftest import RECIPES
 
 TRAIN = SimpleNamespace(lr=3e-3, weight_decay=0.1, betas=(0.9, 0.95), eps=1e-8)
 
