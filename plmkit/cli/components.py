@@ -15,7 +15,8 @@ from ..registry import KINDS
 # where each kind is written in a recipe
 _KEYS = {"embedding": "`model.embedding` (or a part of a `sum`)", "attention": "`model.attention`",
          "recurrent": "`model.recurrent`", "head": "`model.head.NAME`", "batching": "`batching`", "device": "`device`",
-         "tokenizer": "`tokenizer`", "data": "`data`"}
+         "tokenizer": "`tokenizer`", "data": "`data`",
+         "task": "none (not in a recipe): `plmkit compare --tasks NAME`, parameters `--option NAME.KEY=VALUE`"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
