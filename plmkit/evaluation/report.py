@@ -22,7 +22,8 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from .compare import BASELINE_ROWS, COMPARE_FILE, row_name
+from .cells import row_name
+from .compare import BASELINE_ROWS, COMPARE_FILE
 from .plots import MISSING, draw
 from .tasks import mean_and_std
 from .usage import usage
