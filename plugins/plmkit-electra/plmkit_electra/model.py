@@ -46,7 +46,7 @@ class ElectraHead(nn.Module):
             h = block(h, mask)
         logits = self.generator_lm.logits(h[chosen])  # (N, V): only the masked positions
         with torch.no_grad():
-            sampled = torch.multinomial(logits.float().softmax(-1), 1, generator=self._sampler(logits)).squeeze(-1)
+            sampled = self.sample(logits)
         corrupted = batch["input_ids"].clone()
         corrupted[chosen] = sampled
         replaced = (corrupted != torch.where(chosen, labels, corrupted)).long()  # a sample may equal the original
@@ -54,6 +54,10 @@ class ElectraHead(nn.Module):
         loss = cross_entropy(logits, labels[chosen]) if logits.shape[0] else logits.sum() * 0.0
         return {**batch, "input_ids": corrupted, "replaced": replaced,
                 "generator_logits": logits, "generator_loss": loss}
+
+    def sample(self, logits):
+        """One token per masked position (N,), drawn from the generator's distribution (N, V)."""
+        return torch.multinomial(logits.float().softmax(-1), 1, generator=self._sampler(logits)).squeeze(-1)
 
     def _sampler(self, logits):
         """Training samples from the global RNG (seeded, restored on resume); evaluation always the same."""
@@ -75,7 +79,8 @@ class ElectraHead(nn.Module):
         return out
 
     def metric_sums(self, out, batch):
-        """Generator: masked-LM accuracy and summed NLL; discriminator: accuracy, and recall of replaced tokens."""
+        """Generator: masked-LM accuracy and summed NLL; discriminator: its loss (nats per token: below the
+        base rate's entropy only once it tells replaced tokens apart), accuracy, and recall of replaced tokens."""
         replaced = out.get("replaced")  # the batch the model was called with holds no samples: its output does
         if replaced is None:
             return {}
@@ -84,9 +89,13 @@ class ElectraHead(nn.Module):
         guess = (out["logits"] > 0).long()
         positives = (replaced == 1) & real
         nll = F.cross_entropy(out["generator_logits"].float(), labels, reduction="sum")
+        detection = F.binary_cross_entropy_with_logits(out["logits"][real].float(), replaced[real].float(),
+                                                       reduction="sum")
         return {
             "generator_accuracy": accuracy_sums(out["generator_logits"], labels),
             "generator_nll": (float(nll), float(labels.numel())),
+            "discriminator_loss": (float(detection), float(real.sum())),
             "discriminator_accuracy": (float(((guess == replaced) & real).sum()), float(real.sum())),
             "replaced_recall": (float((guess.bool() & positives).sum()), float(positives.sum())),
+            "replaced_share": (float(positives.sum()), float(real.sum())),
         }

@@ -4,6 +4,7 @@ objective do what ELECTRA does, and it trains, evaluates and embeds through the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -110,3 +111,31 @@ def test_trains_evaluates_and_embeds_through_the_cli(tmp_path):
     assert set(metrics) >= {"loss", "loss_electra", "electra_replaced_recall"}
     embedded = json.loads(plmkit_cli("embed", str(out), "--text", "the dogs are hungry .", "--json").stdout)
     assert len(embedded["vectors"][0]) == 32 and embedded["tokens"][0] == "the"
+
+
+def test_the_discriminator_learns_to_find_uniformly_drawn_replacements():
+    """The discriminator path alone: with the generator's samples swapped for uniform draws (mostly
+    rare words, so easy to spot), the replaced-token loss falls well below the base rate's entropy."""
+    from plmkit.data.prepare import prepare
+
+    recipe = plmkit.load_recipe(RECIPE, [*TINY, "train.batch_size=16", "tokenizer.vocab_size=1000", "data.documents=200"])
+    prepared = prepare(recipe)
+    torch.manual_seed(0)
+    model = plmkit.build_model(recipe, vocab_size=prepared.tokenizer.vocab_size).train()
+    first = len(prepared.tokenizer.special_ids)
+    model.heads["electra"].sample = lambda logits: torch.randint(first, prepared.tokenizer.vocab_size, logits.shape[:1])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batches = prepared.train_batches()
+    losses, shares = [], []
+    for _ in range(120):
+        out = model(**next(batches)).heads["electra"]
+        optimizer.zero_grad()
+        out["discriminator_loss"].backward()
+        optimizer.step()
+        losses.append(float(out["discriminator_loss"]))
+        real = out["replaced"] != IGNORE
+        shares.append(float((out["replaced"][real] == 1).float().mean()))
+    p = sum(shares[-20:]) / 20
+    base_rate_entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    assert sum(losses[:20]) / 20 > 0.95 * base_rate_entropy  # it starts knowing nothing ...
+    assert sum(losses[-20:]) / 20 < 0.75 * base_rate_entropy, (losses[-20:], base_rate_entropy)  # ... and learns
