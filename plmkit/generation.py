@@ -146,8 +146,9 @@ def _draw(model: torch.nn.Module, ids: list[int], max_tokens: int, temperature: 
     try:
         next_logits = NextLogits(model, max_positions)  # feeds only the new ids (the model's cache)
         for _ in range(max_tokens):
-            logits = next_logits(ids)  # (1, V) at the last position
-            token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
+            with torch.inference_mode():  # per step: grad mode must not leak to the caller between yields
+                logits = next_logits(ids)  # (1, V) at the last position
+                token = int(next_token(logits, temperature, top_k, top_p, generator)[0])
             ids.append(token)
             yield token
             if token in stop:

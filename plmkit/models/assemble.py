@@ -155,8 +155,12 @@ class LanguageModel(nn.Module):
         """
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
         hidden_states = self._encode_cached({k: v for k, v in batch.items() if v is not None}, cache)
+        head = self.heads[self.lm_head]
+        decode = getattr(head, "decode", None)  # optional in the head contract: one position's logits
+        if decode is not None and not torch.is_grad_enabled():
+            return decode(hidden_states[-1][:, -1])  # (B, V)
         last = [h[:, -1:] for h in hidden_states]  # (B, 1, D): the head reads only the top one
-        return self.heads[self.lm_head](last, {})["logits"][:, -1]  # (B, V)
+        return head(last, {})["logits"][:, -1]  # (B, V)
 
     def _encode_cached(self, batch: dict, cache: ModelCache) -> list[torch.Tensor]:
         reference = batch.get("input_ids", batch.get("char_ids"))

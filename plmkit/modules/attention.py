@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decode_weights import affine, decode_linear, kept_weight
 from .rotary import apply_rotary
 
 __all__ = ["attention_bias", "SelfAttention", "KVCache", "supports_cache", "decode_linear"]
@@ -56,53 +57,51 @@ def attention_bias(attention_mask: torch.Tensor | None, causal: bool, T: int, dt
 
 
 class KVCache:
-    """The keys and values one attention block has seen, in one buffer (B, n, 2, capacity, d):
-    ``[:, :, 0]`` keys, ``[:, :, 1]`` values; ``length`` positions are filled.
+    """The keys and values one attention block has seen, in one position-major buffer
+    (capacity, B, 2H): row t holds position t's keys (first H) and values (last H) of every
+    sequence, in the layout the qkv projection produces them; ``length`` rows are filled.
 
-    Storage grows by doubling, so appending one position does not copy the whole past; keys and
-    values share a buffer so that a decoding step writes both with one copy.
+    Position-major so that one decoding step's row (B, 2H) is contiguous: the key-value
+    projection writes it in place (``out=``), with no copy and no growing ``torch.cat``. Storage
+    grows by doubling, so appending does not copy the whole past on every position.
     """
 
     def __init__(self) -> None:
-        self.kv: torch.Tensor | None = None  # (B, n, 2, capacity, d)
+        self.kv: torch.Tensor | None = None  # (capacity, B, 2H)
         self.length = 0
+        self.weights: tuple | None = None  # the block's decoding weights, bound by its first step
 
-    def update(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append the new positions' keys and values ``kv`` (B, n, 2, T, d); return all keys and
-        values seen so far, (B, n, S, d) each (views of the buffer)."""
-        end = self.length + kv.shape[3]
-        if self.kv is None or end > self.kv.shape[3]:
-            self._grow(kv, end)
-        self.kv[:, :, :, self.length:end] = kv
+    def bind(self, weights: tuple) -> tuple:
+        """Keep the block's weights for decoding (in the layout its steps use) with its keys and
+        values: a cache belongs to one model state, so later steps need not check the weights."""
+        self.weights = weights
+        return weights
+
+    def next_rows(self, T: int, like: torch.Tensor) -> torch.Tensor:
+        """The rows (T, B, 2H) of the next T positions, to be written by the caller; ``like``, the
+        block's input (B, ..., H), gives the batch size, width, dtype and device. They count as
+        filled from now on."""
+        end = self.length + T
+        if self.kv is None or end > self.kv.shape[0]:
+            self._grow(like, end)
+        rows = self.kv[self.length:end]
         self.length = end
-        past = self.kv[:, :, :, :end]  # (B, n, 2, S, d)
-        return past[:, :, 0], past[:, :, 1]
+        return rows
 
-    def _grow(self, kv: torch.Tensor, needed: int) -> None:
-        B, n, _, _, d = kv.shape
-        capacity = max(needed, 2 * (self.kv.shape[3] if self.kv is not None else 0), 64)
-        grown = kv.new_empty(B, n, 2, capacity, d)
+    def keys_values(self, n_head: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every filled position's keys and values, (B, n, S, d) each: strided views of the buffer."""
+        _, B, width = self.kv.shape
+        H = width // 2
+        size, stride = (B, n_head, self.length, H // n_head), (width, H // n_head, B * width, 1)
+        offset = self.kv.storage_offset()
+        return self.kv.as_strided(size, stride, offset), self.kv.as_strided(size, stride, offset + H)
+
+    def _grow(self, like: torch.Tensor, needed: int) -> None:
+        capacity = max(needed, 2 * (self.kv.shape[0] if self.kv is not None else 0), 64)
+        grown = like.new_empty(capacity, like.shape[0], 2 * like.shape[-1])  # (capacity, B, 2H)
         if self.kv is not None:
-            grown[:, :, :, :self.length] = self.kv[:, :, :, :self.length]
+            grown[:self.length] = self.kv[:self.length]
         self.kv = grown
-
-
-def decode_linear(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
-    """``linear(x)`` for a decoding step (a few rows, no gradient), twice as fast on the CPU.
-
-    BLAS multiplies one row by a transposed (out, in) weight -- nn.Linear's layout -- at about
-    half the speed of a contiguous (in, out) one, and decoding is a stream of such products. The
-    (in, out) copy is kept beside the weight and made again whenever the weight changes (its
-    version counter moves on every in-place update: an optimiser step, a load) or moves (.to()).
-    """
-    weight = linear.weight
-    key = (weight._version, weight.data_ptr(), weight.device)
-    kept = linear.__dict__.get("_decode_weight")
-    if kept is None or kept[0] != key:
-        kept = (key, weight.detach().t().contiguous())  # (in, out)
-        linear.__dict__["_decode_weight"] = kept
-    y = x @ kept[1]
-    return y if linear.bias is None else y + linear.bias
 
 
 def supports_cache(module: nn.Module) -> bool:
@@ -146,6 +145,8 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope=None,
                 cache: KVCache | None = None) -> torch.Tensor:
         B, T, H = x.shape
+        if cache is not None and T == 1 and not self.training and not torch.is_grad_enabled():
+            return self.decode(x.view(B, H), attention_mask, rope, cache).view(B, 1, H)
         if cache is None:
             q, k, v = self.c_attn(x).split(H, dim=-1)  # 3 x (B, T, H)
             q, k, v = (t.view(B, T, self.n_head, H // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, n, T, d)
@@ -172,13 +173,56 @@ class SelfAttention(nn.Module):
         return self.resid_dropout(y) if self.training else y
 
     def _cached_qkv(self, x: torch.Tensor, rope, cache: KVCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """q (B, n, T, d) of the new positions; k, v (B, n, S, d) of all, the new ones added to the cache.
-        Few ops: decoding computes one position per call, so per-op overhead is what it costs."""
+        """q (B, n, T, d) of the new positions; k, v (B, n, S, d) of all, the new ones added to the cache."""
         B, T, H = x.shape
+        n, d = self.n_head, H // self.n_head
         qkv = decode_linear(x, self.c_attn) if not torch.is_grad_enabled() else self.c_attn(x)  # (B, T, 3H)
-        qkv = qkv.view(B, T, 3, self.n_head, H // self.n_head).permute(0, 3, 2, 1, 4)  # (B, n, 3, T, d)
-        q, kv = qkv[:, :, 0], qkv[:, :, 1:]  # (B, n, T, d), (B, n, 2, T, d)
+        q = qkv[..., :H].view(B, T, n, d).transpose(1, 2)  # (B, n, T, d)
+        rows = cache.next_rows(T, x)  # (T, B, 2H)
+        if rope is None:
+            rows.copy_(qkv[..., H:].transpose(0, 1))
+        else:
+            q = apply_rotary(q, *rope)
+            k = apply_rotary(qkv[..., H:2 * H].view(B, T, n, d).transpose(1, 2), *rope)  # (B, n, T, d)
+            rows[..., :H] = k.permute(2, 0, 1, 3).reshape(T, B, H)
+            rows[..., H:] = qkv[..., 2 * H:].transpose(0, 1)
+        return (q, *cache.keys_values(n))
+
+    def decode(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache: KVCache) -> torch.Tensor:
+        """``forward`` for one new position of every sequence, rows x (B, H) -> (B, H), in eval without
+        gradient: the same numbers in few ops, since at small sizes each op's overhead is what a token
+        costs. The key-value projection is written straight into the cache's next row; the one new
+        query sees every cached key, so there is no causal mask (only padding and a score bias)."""
+        B, H = x.shape
+        n, d = self.n_head, H // self.n_head
+        w_q, b_q, w_kv, b_kv, w_o, b_o = cache.weights or cache.bind(self._decode_weights())
+        q = affine(x, w_q, b_q).view(B, n, 1, d)
+        row = affine(x, w_kv, b_kv, out=cache.next_rows(1, x)[0])  # (B, 2H): this position's keys and values
         if rope is not None:
-            q, k = apply_rotary(q, *rope), apply_rotary(kv[:, :, 0], *rope)
-            kv = torch.stack([k, kv[:, :, 1]], dim=2)
-        return (q, *cache.update(kv))
+            q = apply_rotary(q, *rope)
+            k = row[:, :H].view(B, n, 1, d)
+            k.copy_(apply_rotary(k, *rope))
+        k, v = cache.keys_values(n)  # (B, n, S, d)
+        S = k.shape[2]
+        mask = None if attention_mask is None else attention_bias(attention_mask, False, S, q.dtype, x.device, 1)
+        bias = self.score_bias(S, x.device, q.dtype)  # (n, S, S) or None
+        if bias is not None:
+            bias = bias[:, S - 1:].unsqueeze(0)  # (1, n, 1, S): the new query's row
+            mask = bias if mask is None else mask + bias  # (B|1, n, 1, S)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, n, 1, d)
+        return affine(y.reshape(B, H), w_o, b_o)
+
+    def _decode_weights(self) -> tuple:
+        """(w_q, b_q, w_kv, b_kv, w_o, b_o): the projections in the (in, out) layout, c_attn split into
+        the queries' (H, H) and the keys' and values' (H, 2H) (``decode_weights.kept_weight``)."""
+        attn = kept_weight(self.c_attn, "_decode_qkv", (self.c_attn.weight, self.c_attn.bias), _split_qkv)
+        out = kept_weight(self.c_proj, "_decode_weight", (self.c_proj.weight,), lambda w: w.t().contiguous())
+        return (*attn, out, self.c_proj.bias)
+
+
+def _split_qkv(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """c_attn's (3H, H) weight as (in, out) copies for the queries (H, H) and for keys and values
+    (H, 2H), and its bias split alike."""
+    H = weight.shape[1]
+    biases = (None, None) if bias is None else (bias[:H], bias[H:])
+    return weight[:H].t().contiguous(), biases[0], weight[H:].t().contiguous(), biases[1]

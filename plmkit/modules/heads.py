@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decode_weights import kept_weight
 from .init import init_linear
 from .losses import IGNORE, accuracy_sums, cross_entropy, linear_cross_entropy, next_token_targets, shifted_nll
 from .mlp import activation
@@ -142,6 +143,12 @@ class CausalLMHead(VocabularyProjection):
             out["loss"] = cross_entropy(logits, targets)
             out["loss_targets"] = (targets != IGNORE).sum()  # a tensor: no sync unless read
         return out
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (B, V) of one position's hidden states h (B, D), for a decoding step (eval, no
+        gradient): the (D, V) layout of the weight is kept beside it (``decode_linear``)."""
+        weight = kept_weight(self, "_decode_weight", (self.decoder_weight,), lambda w: w.t().contiguous())  # (D, V)
+        return torch.mm(h, weight)
 
     def metric_sums(self, out: dict, batch: dict) -> dict[str, tuple[float, float]]:
         """``nll``: summed nats of every predicted next token (bits per word is derived from it)."""

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decode_weights import decode_linear
+
 __all__ = ["ACTIVATIONS", "activation", "MLP"]
 
 #: activation name (as recipes write it) -> function
@@ -41,7 +43,5 @@ class MLP(nn.Module):
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` for a decoding step (eval, no gradient): the same numbers, with the weights in
-        the layout BLAS multiplies a few rows by fastest (``attention.decode_linear``)."""
-        from .attention import decode_linear
-
+        the layout BLAS multiplies a few rows by fastest (``decode_weights.decode_linear``)."""
         return decode_linear(self.act(decode_linear(x, self.c_fc)), self.c_proj)

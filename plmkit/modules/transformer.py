@@ -55,11 +55,32 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, rope=None,
                 cache=None) -> torch.Tensor:
+        if cache is not None and x.shape[1] == 1 and self._decodes_rows():
+            return self._decode_step(x, attention_mask, rope, cache)
         if self.norm == "pre":
             x = x + self._attend(self.ln_1(x), attention_mask, rope, cache)
             return x + self._feed_forward(self.ln_2(x), cache)
         x = self.ln_1(x + self._attend(x, attention_mask, rope, cache))
         return self.ln_2(x + self._feed_forward(x, cache))
+
+    def _decodes_rows(self) -> bool:
+        """Whether a one-position step can run on rows (B, H): eval without gradient, and an attention
+        and an MLP that offer ``decode`` (a plugin's parts without it take the general path)."""
+        return (not self.training and not torch.is_grad_enabled()
+                and hasattr(self.attn, "decode") and hasattr(self.mlp, "decode"))
+
+    def _decode_step(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache) -> torch.Tensor:
+        """``forward`` for one new position x (B, 1, H) of every sequence, on rows (B, H): the same
+        numbers without the reshapes of a (B, T, H) path, whose ops cost more than the arithmetic."""
+        B, _, H = x.shape
+        x = x.view(B, H)
+        if self.norm == "pre":
+            x = x + self.attn.decode(self.ln_1(x), attention_mask, rope, cache)
+            x = x + self.mlp.decode(self.ln_2(x))
+        else:
+            x = self.ln_1(x + self.attn.decode(x, attention_mask, rope, cache))
+            x = self.ln_2(x + self.mlp.decode(x))
+        return x.view(B, 1, H)
 
     def _feed_forward(self, x: torch.Tensor, cache) -> torch.Tensor:
         decoding = cache is not None and not self.training and not torch.is_grad_enabled()
