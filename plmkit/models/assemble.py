@@ -153,14 +153,40 @@ class LanguageModel(nn.Module):
         Only the last position is projected to the vocabulary. ``attention_mask``, if given,
         covers the cached and the new positions (B, cache.length + T).
         """
+        if input_ids.shape[1] == 1 and not inputs and not self.training and not torch.is_grad_enabled():
+            steps = self._row_steps(cache)
+            if steps:
+                return self._next_logits_of_rows(input_ids, cache, attention_mask, steps)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
         hidden_states = self._encode_cached({k: v for k, v in batch.items() if v is not None}, cache)
-        head = self.heads[self.lm_head]
-        decode = getattr(head, "decode", None)  # optional in the head contract: one position's logits
-        if decode is not None and not torch.is_grad_enabled():
-            return decode(hidden_states[-1][:, -1])  # (B, V)
         last = [h[:, -1:] for h in hidden_states]  # (B, 1, D): the head reads only the top one
-        return head(last, {})["logits"][:, -1]  # (B, V)
+        return self.heads[self.lm_head](last, {})["logits"][:, -1]  # (B, V)
+
+    def _row_steps(self, cache: ModelCache) -> list[Any]:
+        """Every block's one-position step (``decoder()``, weights bound), made at the cache's first
+        step and kept with it; empty when a block or the head cannot decode on rows."""
+        if cache.steps is None:
+            steps = [getattr(block, "decoder", lambda: None)() for block in self.encoder[0]]
+            rows = self.encoder_kind == "attention" and hasattr(self.heads[self.lm_head], "decode")
+            cache.steps = steps if rows and all(steps) else []
+        return cache.steps
+
+    def _next_logits_of_rows(self, input_ids: torch.Tensor, cache: ModelCache, attention_mask: torch.Tensor | None,
+                             steps: list[Any]) -> torch.Tensor:
+        """``next_logits`` of one new position per sequence (B, 1): the blocks' bound steps run on
+        rows (B, D) and only the head's ``decode`` projects to the vocabulary. The same numbers as
+        ``_encode_cached``; at small sizes each op's and each call's overhead is what a token costs."""
+        B, past = input_ids.shape[0], cache.length
+        position_ids = torch.arange(past, past + 1, device=input_ids.device).unsqueeze(0)  # (1, 1)
+        x = self.embedding(input_ids=input_ids, position_ids=position_ids)  # (B, 1, D)
+        rope = self._rotary(x, position_ids)
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # (B, past + 1): no padding, no mask
+        x = x.view(B, -1)  # (B, D)
+        for step, block_cache in zip(steps, cache.layers):
+            x = step(x, attention_mask, rope, block_cache)
+        cache.length = past + 1
+        return self.heads[self.lm_head].decode(self.final_norms[0](x))  # (B, V)
 
     def _encode_cached(self, batch: dict, cache: ModelCache) -> list[torch.Tensor]:
         reference = batch.get("input_ids", batch.get("char_ids"))

@@ -26,6 +26,7 @@ class ModelCache:
 
     layers: list[Any]
     length: int = 0
+    steps: list[Any] | None = None  # every block's one-position step, bound at the first (see next_logits)
 
 
 class NextLogits:

@@ -21,7 +21,7 @@ A block that keeps such a cache says so with ``supports_cache = True`` (see ``su
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -57,50 +57,50 @@ def attention_bias(attention_mask: torch.Tensor | None, causal: bool, T: int, dt
 
 
 class KVCache:
-    """The keys and values one attention block has seen, in one position-major buffer
-    (capacity, B, 2H): row t holds position t's keys (first H) and values (last H) of every
-    sequence, in the layout the qkv projection produces them; ``length`` rows are filled.
+    """The keys and values one attention block has seen, in one buffer (B, capacity, 2H): row t of
+    a sequence holds position t's keys (first H) and values (last H), the layout the qkv
+    projection produces them in; ``length`` positions are filled.
 
-    Position-major so that one decoding step's row (B, 2H) is contiguous: the key-value
-    projection writes it in place (``out=``), with no copy and no growing ``torch.cat``. Storage
-    grows by doubling, so appending does not copy the whole past on every position.
+    A decoding step's rows (B, 2H) are written by the key-value projection itself (``out=``):
+    no copy, no growing ``torch.cat``; keys and values are strided views of the buffer, each head's
+    positions 2H apart. Storage grows by doubling, so appending does not copy the past every time.
     """
 
     def __init__(self) -> None:
-        self.kv: torch.Tensor | None = None  # (capacity, B, 2H)
+        self.kv: torch.Tensor | None = None  # (B, capacity, 2H)
         self.length = 0
-        self.weights: tuple | None = None  # the block's decoding weights, bound by its first step
-
-    def bind(self, weights: tuple) -> tuple:
-        """Keep the block's weights for decoding (in the layout its steps use) with its keys and
-        values: a cache belongs to one model state, so later steps need not check the weights."""
-        self.weights = weights
-        return weights
 
     def next_rows(self, T: int, like: torch.Tensor) -> torch.Tensor:
-        """The rows (T, B, 2H) of the next T positions, to be written by the caller; ``like``, the
+        """The rows (B, T, 2H) of the next T positions, to be written by the caller; ``like``, the
         block's input (B, ..., H), gives the batch size, width, dtype and device. They count as
         filled from now on."""
         end = self.length + T
-        if self.kv is None or end > self.kv.shape[0]:
+        if self.kv is None or end > self.kv.shape[1]:
             self._grow(like, end)
-        rows = self.kv[self.length:end]
+        rows = self.kv[:, self.length:end]
         self.length = end
         return rows
 
+    def next_row(self, like: torch.Tensor) -> torch.Tensor:
+        """The row (B, 2H) of the next position (``next_rows`` for one, in one op)."""
+        if self.kv is None or self.length == self.kv.shape[1]:
+            self._grow(like, self.length + 1)
+        self.length += 1
+        return self.kv[:, self.length - 1]
+
     def keys_values(self, n_head: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Every filled position's keys and values, (B, n, S, d) each: strided views of the buffer."""
-        _, B, width = self.kv.shape
+        _, capacity, width = self.kv.shape
         H = width // 2
-        size, stride = (B, n_head, self.length, H // n_head), (width, H // n_head, B * width, 1)
+        size, stride = (self.kv.shape[0], n_head, self.length, H // n_head), (capacity * width, H // n_head, width, 1)
         offset = self.kv.storage_offset()
         return self.kv.as_strided(size, stride, offset), self.kv.as_strided(size, stride, offset + H)
 
     def _grow(self, like: torch.Tensor, needed: int) -> None:
-        capacity = max(needed, 2 * (self.kv.shape[0] if self.kv is not None else 0), 64)
-        grown = like.new_empty(capacity, like.shape[0], 2 * like.shape[-1])  # (capacity, B, 2H)
+        capacity = max(needed, 2 * (self.kv.shape[1] if self.kv is not None else 0), 64)
+        grown = like.new_empty(like.shape[0], capacity, 2 * like.shape[-1])  # (B, capacity, 2H)
         if self.kv is not None:
-            grown[:self.length] = self.kv[:self.length]
+            grown[:, :self.length] = self.kv[:, :self.length]
         self.kv = grown
 
 
@@ -145,8 +145,6 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope=None,
                 cache: KVCache | None = None) -> torch.Tensor:
         B, T, H = x.shape
-        if cache is not None and T == 1 and not self.training and not torch.is_grad_enabled():
-            return self.decode(x.view(B, H), attention_mask, rope, cache).view(B, 1, H)
         if cache is None:
             q, k, v = self.c_attn(x).split(H, dim=-1)  # 3 x (B, T, H)
             q, k, v = (t.view(B, T, self.n_head, H // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, n, T, d)
@@ -178,46 +176,54 @@ class SelfAttention(nn.Module):
         n, d = self.n_head, H // self.n_head
         qkv = decode_linear(x, self.c_attn) if not torch.is_grad_enabled() else self.c_attn(x)  # (B, T, 3H)
         q = qkv[..., :H].view(B, T, n, d).transpose(1, 2)  # (B, n, T, d)
-        rows = cache.next_rows(T, x)  # (T, B, 2H)
+        rows = cache.next_rows(T, x)  # (B, T, 2H)
         if rope is None:
-            rows.copy_(qkv[..., H:].transpose(0, 1))
+            rows.copy_(qkv[..., H:])
         else:
             q = apply_rotary(q, *rope)
             k = apply_rotary(qkv[..., H:2 * H].view(B, T, n, d).transpose(1, 2), *rope)  # (B, n, T, d)
-            rows[..., :H] = k.permute(2, 0, 1, 3).reshape(T, B, H)
-            rows[..., H:] = qkv[..., 2 * H:].transpose(0, 1)
+            rows[..., :H] = k.transpose(1, 2).reshape(B, T, H)
+            rows[..., H:] = qkv[..., 2 * H:]
         return (q, *cache.keys_values(n))
 
-    def decode(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache: KVCache) -> torch.Tensor:
-        """``forward`` for one new position of every sequence, rows x (B, H) -> (B, H), in eval without
-        gradient: the same numbers in few ops, since at small sizes each op's overhead is what a token
-        costs. The key-value projection is written straight into the cache's next row; the one new
-        query sees every cached key, so there is no causal mask (only padding and a score bias)."""
-        B, H = x.shape
-        n, d = self.n_head, H // self.n_head
-        w_q, b_q, w_kv, b_kv, w_o, b_o = cache.weights or cache.bind(self._decode_weights())
-        q = affine(x, w_q, b_q).view(B, n, 1, d)
-        row = affine(x, w_kv, b_kv, out=cache.next_rows(1, x)[0])  # (B, 2H): this position's keys and values
-        if rope is not None:
-            q = apply_rotary(q, *rope)
-            k = row[:, :H].view(B, n, 1, d)
-            k.copy_(apply_rotary(k, *rope))
-        k, v = cache.keys_values(n)  # (B, n, S, d)
-        S = k.shape[2]
-        mask = None if attention_mask is None else attention_bias(attention_mask, False, S, q.dtype, x.device, 1)
-        bias = self.score_bias(S, x.device, q.dtype)  # (n, S, S) or None
-        if bias is not None:
-            bias = bias[:, S - 1:].unsqueeze(0)  # (1, n, 1, S): the new query's row
-            mask = bias if mask is None else mask + bias  # (B|1, n, 1, S)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, n, 1, d)
-        return affine(y.reshape(B, H), w_o, b_o)
+    def decoder(self) -> Callable[..., torch.Tensor]:
+        """``step(x (B, H), attention_mask (B, S) | None, rope, cache) -> (B, H)``: ``forward`` for one
+        new position of every sequence, as rows, in eval without gradient, with this module's
+        weights bound (valid while they do not change: one generation).
+
+        The same numbers in few ops, since at small sizes each op's overhead is what a token costs:
+        the key-value projection is written straight into the cache's next row, and the one new
+        query sees every cached key, so there is no causal mask (only padding and a score bias).
+        """
+        w_q, b_q, w_kv, b_kv, w_o, b_o = self._decode_weights()
+        n, score_bias = self.n_head, self.score_bias
+
+        def step(x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache: KVCache) -> torch.Tensor:
+            B, H = x.shape
+            q = affine(x, w_q, b_q).view(B, n, 1, H // n)
+            row = affine(x, w_kv, b_kv, out=cache.next_row(x))  # (B, 2H): this position's keys and values
+            if rope is not None:
+                q = apply_rotary(q, *rope)
+                k = row[:, :H].view(B, n, 1, H // n)
+                k.copy_(apply_rotary(k, *rope))
+            k, v = cache.keys_values(n)  # (B, n, S, d)
+            S = k.shape[2]
+            mask = None if attention_mask is None else attention_bias(attention_mask, False, S, q.dtype, x.device, 1)
+            bias = score_bias(S, x.device, q.dtype)  # (n, S, S) or None
+            if bias is not None:
+                bias = bias[:, S - 1:].unsqueeze(0)  # (1, n, 1, S): the new query's row
+                mask = bias if mask is None else mask + bias  # (B|1, n, 1, S)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, n, 1, d)
+            return affine(y.reshape(B, H), w_o, b_o)
+
+        return step
 
     def _decode_weights(self) -> tuple:
         """(w_q, b_q, w_kv, b_kv, w_o, b_o): the projections in the (in, out) layout, c_attn split into
         the queries' (H, H) and the keys' and values' (H, 2H) (``decode_weights.kept_weight``)."""
         attn = kept_weight(self.c_attn, "_decode_qkv", (self.c_attn.weight, self.c_attn.bias), _split_qkv)
         out = kept_weight(self.c_proj, "_decode_weight", (self.c_proj.weight,), lambda w: w.t().contiguous())
-        return (*attn, out, self.c_proj.bias)
+        return (*attn, out, None if self.c_proj.bias is None else self.c_proj.bias.detach())
 
 
 def _split_qkv(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["kept_weight", "affine", "decode_linear"]
+__all__ = ["kept_weight", "affine", "decode_linear", "row_linear"]
 
 
 def kept_weight(module: nn.Module, name: str, tensors: tuple[torch.Tensor | None, ...],
@@ -49,3 +49,10 @@ def affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            out: torch.Tensor | None = None) -> torch.Tensor:
     """``x @ weight + bias`` for rows x (N, in) and an (in, out) weight, in one op (into ``out`` if given)."""
     return torch.mm(x, weight, out=out) if bias is None else torch.addmm(bias, x, weight, out=out)
+
+
+def row_linear(linear: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``linear`` as a function of rows (N, in) with its (in, out) weight bound: one op per call."""
+    weight = kept_weight(linear, "_decode_weight", (linear.weight,), lambda w: w.t().contiguous())  # (in, out)
+    bias = None if linear.bias is None else linear.bias.detach()
+    return lambda x: affine(x, weight, bias)

@@ -161,4 +161,4 @@ class SumEmbedding(nn.Module):
                 x = y if x is None else x + y
         if self.norm is not None:
             x = self.norm(x)
-        return self.dropout(x)  # (B, T, D)
+        return self.dropout(x) if self.training else x  # (B, T, D); in eval, not even dropout's no-op

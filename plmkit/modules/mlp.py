@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decode_weights import decode_linear
+from .decode_weights import decode_linear, row_linear
 
 __all__ = ["ACTIVATIONS", "activation", "MLP"]
 
@@ -45,3 +45,8 @@ class MLP(nn.Module):
         """``forward`` for a decoding step (eval, no gradient): the same numbers, with the weights in
         the layout BLAS multiplies a few rows by fastest (``decode_weights.decode_linear``)."""
         return decode_linear(self.act(decode_linear(x, self.c_fc)), self.c_proj)
+
+    def decoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``decode`` of rows (N, H) with the weights bound (valid while they do not change)."""
+        fc, proj, act = row_linear(self.c_fc), row_linear(self.c_proj), self.act
+        return lambda x: proj(act(fc(x)))

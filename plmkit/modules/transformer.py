@@ -17,6 +17,8 @@ past keys and values (``attention.KVCache``); the block supports it when its att
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -55,32 +57,30 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None, rope=None,
                 cache=None) -> torch.Tensor:
-        if cache is not None and x.shape[1] == 1 and self._decodes_rows():
-            return self._decode_step(x, attention_mask, rope, cache)
         if self.norm == "pre":
             x = x + self._attend(self.ln_1(x), attention_mask, rope, cache)
             return x + self._feed_forward(self.ln_2(x), cache)
         x = self.ln_1(x + self._attend(x, attention_mask, rope, cache))
         return self.ln_2(x + self._feed_forward(x, cache))
 
-    def _decodes_rows(self) -> bool:
-        """Whether a one-position step can run on rows (B, H): eval without gradient, and an attention
-        and an MLP that offer ``decode`` (a plugin's parts without it take the general path)."""
-        return (not self.training and not torch.is_grad_enabled()
-                and hasattr(self.attn, "decode") and hasattr(self.mlp, "decode"))
-
-    def _decode_step(self, x: torch.Tensor, attention_mask: torch.Tensor | None, rope, cache) -> torch.Tensor:
-        """``forward`` for one new position x (B, 1, H) of every sequence, on rows (B, H): the same
-        numbers without the reshapes of a (B, T, H) path, whose ops cost more than the arithmetic."""
-        B, _, H = x.shape
-        x = x.view(B, H)
+    def decoder(self) -> Callable[..., torch.Tensor] | None:
+        """``step(x (B, H), attention_mask (B, S) | None, rope, cache) -> (B, H)``: ``forward`` for one
+        new position of every sequence, as rows, in eval without gradient, with every weight bound
+        (valid while they do not change: one generation). Its parts' ``decoder`` do the work; a
+        plugin's attention or MLP without one gives None (the model then calls ``forward``)."""
+        if not (hasattr(self.attn, "decoder") and hasattr(self.mlp, "decoder")):
+            return None
+        attend, feed_forward = self.attn.decoder(), self.mlp.decoder()
+        ln_1, ln_2 = _layer_norm(self.ln_1), _layer_norm(self.ln_2)
         if self.norm == "pre":
-            x = x + self.attn.decode(self.ln_1(x), attention_mask, rope, cache)
-            x = x + self.mlp.decode(self.ln_2(x))
+            def step(x, attention_mask, rope, cache):
+                x = x + attend(ln_1(x), attention_mask, rope, cache)
+                return x + feed_forward(ln_2(x))
         else:
-            x = self.ln_1(x + self.attn.decode(x, attention_mask, rope, cache))
-            x = self.ln_2(x + self.mlp.decode(x))
-        return x.view(B, 1, H)
+            def step(x, attention_mask, rope, cache):
+                x = ln_1(x + attend(x, attention_mask, rope, cache))
+                return ln_2(x + feed_forward(x))
+        return step
 
     def _feed_forward(self, x: torch.Tensor, cache) -> torch.Tensor:
         decoding = cache is not None and not self.training and not torch.is_grad_enabled()
@@ -106,3 +106,16 @@ class TransformerBlock(nn.Module):
         if residual_std is not None:
             for linear in (self.attn.c_proj, self.mlp.c_proj):
                 nn.init.normal_(linear.weight, mean=0.0, std=residual_std)
+
+
+def _layer_norm(norm: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An nn.LayerNorm as a plain function with its weights bound (a decoding step makes dozens of
+    calls, and a module call costs more than the norm); any other norm module as it is."""
+    if type(norm) is not nn.LayerNorm:
+        return norm
+    shape, weight, bias, eps = norm.normalized_shape, _detached(norm.weight), _detached(norm.bias), norm.eps
+    return lambda x: torch.layer_norm(x, shape, weight, bias, eps)
+
+
+def _detached(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach()
