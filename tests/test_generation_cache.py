@@ -87,6 +87,73 @@ def test_forward_with_a_cache_gives_every_new_position_and_padding_is_respected(
     assert (got - expected)[real].abs().max() < ATOL
 
 
+def test_one_position_steps_with_left_padding_give_the_full_forwards_logits(model):
+    """Generation's per-token path (rows through each block's bound step) under a padding mask."""
+    ids = torch.randint(0, 53, (2, 11), generator=torch.Generator().manual_seed(3))
+    mask = torch.ones(2, 11, dtype=torch.long)
+    mask[1, :4] = 0  # row 1 is left-padded, as a batch of unequal prompts is
+    expected = full_logits(model, ids, mask)
+    cache = model.new_cache()
+    with torch.no_grad():
+        model.next_logits(ids[:, :6], cache, attention_mask=mask[:, :6])
+        for end in range(7, 12):
+            got = model.next_logits(ids[:, end - 1:end], cache, attention_mask=mask[:, :end])  # (2, V)
+            assert (got - expected[:, end - 1]).abs().max() < ATOL, end
+    one_position_steps = model.encoder_kind == "attention"  # an LSTM's state takes the general path
+    assert bool(cache.steps) == one_position_steps and len(cache.steps or []) in (0, len(model.encoder[0]))
+
+
+@pytest.mark.parametrize("name", ["gpt (learned positions)", "gpt-rotary"])
+def test_new_weights_are_used_by_the_next_generation(name, one_thread):
+    """The decoding steps keep (in, out) copies of the weights: a change (training, a load) must
+    reach the next generation."""
+    model = MODELS[name]()
+    prompt = [4, 9, 16, 25]
+    before = generate_ids(model, prompt, max_tokens=10, temperature=0, max_positions=24)
+    scrambled(model, seed=5)  # new weights, copied in place as an optimiser step or a load does
+    after = generate_ids(model, prompt, max_tokens=10, temperature=0, max_positions=24)
+    assert after == recomputed_ids(model, prompt, 10) and after != before
+
+
+class ForwardOnlyMLP(torch.nn.Module):
+    """A plugin's MLP with only ``forward`` (no ``decode``/``decoder``)."""
+
+    def __init__(self, mlp: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = mlp
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_a_block_whose_mlp_has_no_decoder_takes_the_general_path(one_thread):
+    model = build("gpt.yaml", "model.attention.heads=4")
+    reference = recomputed_ids(model, [5, 6, 7], 10)
+    for block in model.encoder[0]:
+        block.mlp = ForwardOnlyMLP(block.mlp)
+    assert all(block.decoder() is None for block in model.encoder[0])
+    assert generate_ids(model, [5, 6, 7], max_tokens=10, temperature=0, max_positions=24) == reference
+
+
+class DoubledScoresAttention(SelfAttention):
+    """A plugin's attention that changes ``forward`` (not only ``score_bias``): the one-position
+    step, which knows only SelfAttention's maths, must not stand in for it."""
+
+    def forward(self, x, attention_mask, rope=None, cache=None):
+        return 2 * super().forward(x, attention_mask, rope, cache)
+
+
+def test_a_subclass_with_its_own_forward_is_decoded_by_its_forward(one_thread):
+    model = build("gpt.yaml", "model.attention.heads=4")
+    for block in model.encoder[0]:
+        doubled = DoubledScoresAttention(32, 4, causal=True)
+        doubled.load_state_dict(block.attn.state_dict())
+        block.attn = doubled
+    assert model.new_cache() is not None and all(block.decoder() is None for block in model.encoder[0])
+    prompt = [3, 1, 4, 1, 5]
+    assert generate_ids(model, prompt, max_tokens=10, temperature=0, max_positions=24) == recomputed_ids(model, prompt, 10)
+
+
 def test_greedy_tokens_are_those_of_recomputing_the_context(model):
     prompt = [3, 14, 15, 9, 2]
     new = generate_ids(model, prompt, max_tokens=12, temperature=0, max_positions=24)

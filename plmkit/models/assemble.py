@@ -17,6 +17,10 @@ block's past (keys and values, or an LSTM's state); ``forward(..., cache=)`` and
 ``next_logits(input_ids, cache)`` then feed only the new positions, numbered after the cached
 ones (learned and rotary positions alike). A model whose blocks do not all support a cache
 (``plmkit.modules.supports_cache``) gets None and is decoded by recomputing the context.
+One new position per sequence (generation's every token) runs on rows (B, D) through each
+block's ``decoder()`` step, bound when the cache takes its first such step (``ModelCache.steps``),
+and the head's ``decode``: the same numbers with a fraction of the per-token overhead; a block or
+head without them takes the general path.
 """
 
 from __future__ import annotations

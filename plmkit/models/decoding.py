@@ -3,7 +3,9 @@ and batched greedy decoding.
 
 ``LanguageModel.new_cache()`` gives a ``ModelCache`` (one entry per block: the attention's past
 keys and values, an LSTM's state); ``LanguageModel.next_logits(new_ids, cache)`` feeds only the
-new positions and projects only the last one to the vocabulary. ``NextLogits`` wraps that for
+new positions and projects only the last one to the vocabulary. A cache belongs to one model
+state: its one-position steps are bound to the weights at its first step (the weights' (in, out)
+copies are made again for a new cache once the weights change). ``NextLogits`` wraps that for
 ``plmkit.generation``: it is given the whole id list each step and feeds what is new, and it
 falls back to recomputing the context where the cache cannot be used (a plugin block without
 ``supports_cache``, or a text longer than the position table, whose window slides so that every

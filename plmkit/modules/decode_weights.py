@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["kept_weight", "affine", "decode_linear", "row_linear"]
+__all__ = ["kept_weight", "affine", "decode_linear", "row_linear", "decoder_is_stale"]
 
 
 def kept_weight(module: nn.Module, name: str, tensors: tuple[torch.Tensor | None, ...],
@@ -56,3 +56,10 @@ def row_linear(linear: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
     weight = kept_weight(linear, "_decode_weight", (linear.weight,), lambda w: w.t().contiguous())  # (in, out)
     bias = None if linear.bias is None else linear.bias.detach()
     return lambda x: affine(x, weight, bias)
+
+
+def decoder_is_stale(module: nn.Module, base: type) -> bool:
+    """Whether ``module``'s class changed ``base.forward`` but kept ``base.decoder``: that step would
+    compute ``base``'s maths, not the module's, so the module must take the general path."""
+    cls = type(module)
+    return cls.forward is not base.forward and cls.decoder is base.decoder

@@ -146,7 +146,7 @@ class CausalLMHead(VocabularyProjection):
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) of one position's hidden states h (B, D), for a decoding step (eval, no
-        gradient): the (D, V) layout of the weight is kept beside it (``decode_linear``)."""
+        gradient): the (D, V) layout of the weight is kept beside it (``decode_weights.kept_weight``)."""
         weight = kept_weight(self, "_decode_weight", (self.decoder_weight,), lambda w: w.t().contiguous())  # (D, V)
         return torch.mm(h, weight)
 

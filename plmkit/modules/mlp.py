@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decode_weights import decode_linear, row_linear
+from .decode_weights import decode_linear, decoder_is_stale, row_linear
 
 __all__ = ["ACTIVATIONS", "activation", "MLP"]
 
@@ -46,7 +46,10 @@ class MLP(nn.Module):
         the layout BLAS multiplies a few rows by fastest (``decode_weights.decode_linear``)."""
         return decode_linear(self.act(decode_linear(x, self.c_fc)), self.c_proj)
 
-    def decoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``decode`` of rows (N, H) with the weights bound (valid while they do not change)."""
+    def decoder(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """``decode`` of rows (N, H) with the weights bound (valid while they do not change); None
+        for a subclass with a forward of its own."""
+        if decoder_is_stale(self, MLP):
+            return None
         fc, proj, act = row_linear(self.c_fc), row_linear(self.c_proj), self.act
         return lambda x: proj(act(fc(x)))

@@ -13,6 +13,8 @@ signature, e.g. a subclass with a score bias) or ``mlp=`` to change one without 
 Incremental decoding: ``forward(..., cache=)`` hands the cache to the attention, which keeps the
 past keys and values (``attention.KVCache``); the block supports it when its attention does
 (``supports_cache``), otherwise a causal model recomputes the context for every new token.
+``decoder()`` gives the block's one-position step on rows (B, H) with every weight bound, built
+from its parts' ``decoder()``; generation calls it for each token (``LanguageModel.next_logits``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from .attention import SelfAttention, supports_cache
+from .decode_weights import decoder_is_stale
 from .init import init_linear
 from .mlp import MLP
 
@@ -67,10 +70,14 @@ class TransformerBlock(nn.Module):
         """``step(x (B, H), attention_mask (B, S) | None, rope, cache) -> (B, H)``: ``forward`` for one
         new position of every sequence, as rows, in eval without gradient, with every weight bound
         (valid while they do not change: one generation). Its parts' ``decoder`` do the work; a
-        plugin's attention or MLP without one gives None (the model then calls ``forward``)."""
-        if not (hasattr(self.attn, "decoder") and hasattr(self.mlp, "decoder")):
+        plugin's attention or MLP without one, or a subclass with a forward of its own, gives None
+        (the model then calls ``forward``)."""
+        parts_decode = hasattr(self.attn, "decoder") and hasattr(self.mlp, "decoder")
+        if decoder_is_stale(self, TransformerBlock) or not parts_decode:
             return None
         attend, feed_forward = self.attn.decoder(), self.mlp.decoder()
+        if attend is None or feed_forward is None:
+            return None
         ln_1, ln_2 = _layer_norm(self.ln_1), _layer_norm(self.ln_2)
         if self.norm == "pre":
             def step(x, attention_mask, rope, cache):
