@@ -64,51 +64,82 @@ def attention_bias(attention_mask: torch.Tensor | None, causal: bool, T: int, dt
 
 
 class KVCache:
-    """The keys and values one attention block has seen, in one buffer (B, capacity, 2H): row t of
-    a sequence holds position t's keys (first H) and values (last H), the layout the qkv
-    projection produces them in; ``length`` positions are filled.
+    """The keys and values one attention block has seen; ``length`` positions are filled.
 
-    A decoding step's rows (B, 2H) are written by the key-value projection itself (``out=``):
-    no copy, no growing ``torch.cat``; keys and values are strided views of the buffer, each head's
-    positions 2H apart. Storage grows by doubling, so appending does not copy the past every time.
+    Two layouts, chosen by the batch size (B) of the first write:
+
+    * one sequence: rows (1, capacity, 2H), row t = position t's keys (first H) and values (last
+      H) as the key-value projection lays them out. A decoding step's row is written by the
+      projection itself (``out=``: no copy); each head's keys are strided views (2H apart), which
+      at batch 1 attention reads as fast as contiguous ones.
+    * several sequences: per head (B, 2, n, capacity, d), each head's positions contiguous. The
+      caller writes new rows into a staging buffer, moved into place when the keys are next read
+      (one copy a step): at batch 8 and 200+ positions attention reads contiguous heads ~1.6x
+      faster than strided rows, which are scattered over a buffer far larger than the CPU's cache.
+
+    Storage grows by doubling, so appending does not copy the past on every position.
     """
 
     def __init__(self) -> None:
-        self.kv: torch.Tensor | None = None  # (B, capacity, 2H)
+        self.kv: torch.Tensor | None = None  # (1, capacity, 2H) or (B, 2, n, capacity, d)
         self.length = 0
+        self._staged: tuple[int, torch.Tensor] | None = None  # (first position, rows (B, T, 2H)) to move in
 
     def next_rows(self, T: int, like: torch.Tensor) -> torch.Tensor:
-        """The rows (B, T, 2H) of the next T positions, to be written by the caller; ``like``, the
-        block's input (B, ..., H), gives the batch size, width, dtype and device. They count as
-        filled from now on."""
-        end = self.length + T
-        if self.kv is None or end > self.kv.shape[1]:
-            self._grow(like, end)
-        rows = self.kv[:, self.length:end]
-        self.length = end
-        return rows
+        """The rows (B, T, 2H) of the next T positions, to be written by the caller before the next
+        ``keys_values``; ``like``, the block's input (B, ..., H), gives the batch size, width, dtype
+        and device. They count as filled from now on."""
+        B, H = like.shape[0], like.shape[-1]
+        start, self.length = self.length, self.length + T
+        if B > 1:
+            self._staged = (start, like.new_empty(B, T, 2 * H))
+            return self._staged[1]
+        if self.kv is None or self.length > self.kv.shape[1]:
+            self.kv = _grown(self.kv, like.new_empty(1, 0, 2 * H), 1, self.length, start)
+        return self.kv[:, start:self.length]
 
     def next_row(self, like: torch.Tensor) -> torch.Tensor:
-        """The row (B, 2H) of the next position (``next_rows`` for one, in one op)."""
-        if self.kv is None or self.length == self.kv.shape[1]:
-            self._grow(like, self.length + 1)
+        """The row (B, 2H) of the next position (``next_rows`` for one; at batch 1 in one op)."""
+        if like.shape[0] > 1 or self.kv is None or self.length == self.kv.shape[1]:
+            return self.next_rows(1, like)[:, 0]
         self.length += 1
         return self.kv[:, self.length - 1]
 
     def keys_values(self, n_head: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Every filled position's keys and values, (B, n, S, d) each: strided views of the buffer."""
-        _, capacity, width = self.kv.shape
-        H = width // 2
-        size, stride = (self.kv.shape[0], n_head, self.length, H // n_head), (capacity * width, H // n_head, width, 1)
-        offset = self.kv.storage_offset()
-        return self.kv.as_strided(size, stride, offset), self.kv.as_strided(size, stride, offset + H)
+        if self._staged is not None:
+            self._move_in(n_head)
+        offset, S = self.kv.storage_offset(), self.length
+        if self.kv.dim() == 3:  # rows (1, capacity, 2H)
+            _, capacity, width = self.kv.shape
+            d = width // 2 // n_head
+            size, stride = (1, n_head, S, d), (capacity * width, d, width, 1)
+            return self.kv.as_strided(size, stride, offset), self.kv.as_strided(size, stride, offset + width // 2)
+        B, _, n, capacity, d = self.kv.shape  # per head
+        size, stride = (B, n, S, d), (2 * n * capacity * d, capacity * d, d, 1)
+        return self.kv.as_strided(size, stride, offset), self.kv.as_strided(size, stride, offset + n * capacity * d)
 
-    def _grow(self, like: torch.Tensor, needed: int) -> None:
-        capacity = max(needed, 2 * (self.kv.shape[1] if self.kv is not None else 0), 64)
-        grown = like.new_empty(like.shape[0], capacity, 2 * like.shape[-1])  # (B, capacity, 2H)
-        if self.kv is not None:
-            grown[:, :self.length] = self.kv[:, :self.length]
-        self.kv = grown
+    def _move_in(self, n_head: int) -> None:
+        start, rows = self._staged
+        self._staged = None
+        B, T, width = rows.shape
+        if self.kv is None or start + T > self.kv.shape[3]:
+            empty = rows.new_empty(B, 2, n_head, 0, width // 2 // n_head)
+            self.kv = _grown(self.kv, empty, 3, start + T, start)
+        heads = rows.view(B, T, 2, n_head, -1).permute(0, 2, 3, 1, 4)  # (B, 2, n, T, d)
+        self.kv[:, :, :, start:start + T] = heads
+
+
+def _grown(kv: torch.Tensor | None, empty: torch.Tensor, dim: int, needed: int, filled: int) -> torch.Tensor:
+    """A buffer shaped like ``empty`` with room for at least ``needed`` positions along ``dim``
+    (double the old room, at least 64), the first ``filled`` copied from ``kv``."""
+    capacity = max(needed, 2 * (kv.shape[dim] if kv is not None else 0), 64)
+    shape = list(empty.shape)
+    shape[dim] = capacity
+    grown = empty.new_empty(shape)
+    if kv is not None and filled:
+        grown.narrow(dim, 0, filled).copy_(kv.narrow(dim, 0, filled))
+    return grown
 
 
 def supports_cache(module: nn.Module) -> bool:
