@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # every case at tiny sizes (CI): results/quick/
     python benchmarks/run.py --only training generation   # some sections
     python benchmarks/run.py --threads 1     # torch threads (default 2; --quick: 1)
+    python benchmarks/run.py --render results/results.json   # RESULTS.md again from a run's JSON (no measuring)
 
 Sections: peak (the machine's matmul peak), training (GPT and BERT vs transformers: step time,
 model FLOP utilisation, memory), generation (KV cache vs transformers generate), elmo (a training
@@ -38,6 +39,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison (default 7, quick 2)")
     parser.add_argument("--out", type=Path, help="folder for RESULTS.md and results.json "
                         "(default: benchmarks/ and benchmarks/results/, quick: benchmarks/results/quick/)")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="write RESULTS.md again from a run's results.json, measuring nothing (after a change "
+                        "to the report's wording; the numbers are the run's)")
     parser.add_argument("--probe-memory", nargs=2, metavar=("CASE", "CONTENDER"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -45,6 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     args.threads = args.threads or (1 if args.quick else 2)
+    if args.render:
+        return _render(args)
     import torch
     import transformers
 
@@ -77,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     md_path.write_text(text)
     print(text)
     print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from suite import common, report
+
+    results = json.loads(args.render.read_text())
+    results["rendered_at"] = common.machine(args.threads)["plmkit_commit"]
+    args.quick = results["settings"]["quick"]
+    _, md_path = _paths(args)
+    md_path.write_text(report.markdown(results))
+    print(f"wrote {md_path}", file=sys.stderr)
     return 0
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 # The next change to try when a target is missed (printed only for a miss, beside its profile).
 NEXT = {
-    "gpt": "The step is matmul-bound: the profile's top ops are the LM head's and the blocks' GEMMs, which "
-           "transformers runs on the same kernels. What is left to win without compiling: fuse the LM head "
-           "with the cross-entropy in row chunks (no (B*T, V) logits, log-softmax and gradient buffers; "
-           "log_softmax, its backward and the zero-fill of the NLL gradient are the largest non-GEMM ops), "
-           "then fuse bias + GELU and the attention's q/k/v split (torch.compile does both; see the compile section).",
+    "gpt": "The step is matmul-bound, and the LM head is already fused with the cross-entropy (gpt.yaml's "
+           "fused_loss: row chunks, no (B*T, V) logits or log-softmax): in the profiles plmkit's GEMMs take "
+           "the time transformers' take on the same kernels, so only the non-GEMM remainder (layer norms, "
+           "bias + GELU, the attention's q/k/v split, SDPA and their backward: a fifth of the step at the "
+           "largest size) is left to win without executing fewer FLOPs. Next: fuse bias + GELU and the q/k/v "
+           "split into the GEMMs' epilogues (torch.compile does both, see the compile section, but does not "
+           "pay yet on this CPU), which is also the way to the 85%-of-peak alternative.",
     "bert": "After decoding only the labelled rows, the step is the encoder's GEMMs and attention on padded "
             "rows: next, drop the padding (pack the rows' real tokens, varlen attention) and fuse bias + GELU.",
     "generation": "Per-token time is Python and dispatch overhead (dozens of small ops per layer at batch 1): "
@@ -99,7 +101,9 @@ def markdown(results: dict) -> str:
         f"the start, {m.get('load_end')} at the end** (each section below gives its own); {m.get('wall_s')} s in all. "
         f"{st['warmup']} warm-up + {st['rounds']} timed rounds per comparison, contenders interleaved; ratio = time / "
         "the baseline's (< 1 is faster): *paired* = median over rounds of the ratio within the round (the robust one "
-        "on a shared machine), then the ratio of the medians and of the minima. This file is the run's output, unedited.",
+        "on a shared machine), then the ratio of the medians and of the minima. This file is the run's output, unedited"
+        + (f" (rendered again from its results.json by `run.py --render` at plmkit {results['rendered_at']})."
+           if results.get("rendered_at") else "."),
         "",
     ]
     rows = targets(results)
