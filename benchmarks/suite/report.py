@@ -10,9 +10,9 @@ NEXT = {
     "gpt": "The step is matmul-bound, and the LM head is already fused with the cross-entropy (gpt.yaml's "
            "fused_loss: row chunks, no (B*T, V) logits or log-softmax): in the profiles plmkit's GEMMs take "
            "the time transformers' take on the same kernels, so only the non-GEMM remainder (layer norms, "
-           "bias + GELU, the attention's q/k/v split, SDPA and their backward: a fifth of the step at the "
-           "largest size) is left to win without executing fewer FLOPs. Next: fuse bias + GELU and the q/k/v "
-           "split into the GEMMs' epilogues (torch.compile does both, see the compile section, but does not "
+           "bias + GELU, the attention's q/k/v split, SDPA and their backward: at most the share of the step "
+           "not spent at the matmul peak, 1 - MFU) is left to win without executing fewer FLOPs. To try: fuse "
+           "bias + GELU and the q/k/v split into the GEMMs' epilogues (torch.compile does both, see the compile section, but does not "
            "pay yet on this CPU), which is also the way to the 85%-of-peak alternative.",
     "bert": "After decoding only the labelled rows, the step is the encoder's GEMMs and attention on padded "
             "rows: next, drop the padding (pack the rows' real tokens, varlen attention) and fuse bias + GELU.",
