@@ -37,3 +37,12 @@ def test_quick_suite_runs_every_section_and_writes_its_results(tmp_path):
                   "## ELMo", "## Data pipeline", "## CLI latency", "## bf16 on the CPU", "## torch.compile",
                   "## Optimisations, on and off"):
         assert title in markdown, title
+    again = tmp_path / "again"
+    again.mkdir()
+    rendered = subprocess.run([sys.executable, "benchmarks/run.py", "--render", str(tmp_path / "results.json"),
+                               "--out", str(again)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    first, *rest = markdown.split("\n", 3)[2:]
+    first_again, *rest_again = (again / "RESULTS.md").read_text().split("\n", 3)[2:]
+    assert rest_again == rest  # the same numbers and tables, measured once
+    assert first.endswith("unedited.") and "rendered again from its results.json by `run.py --render`" in first_again
