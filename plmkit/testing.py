@@ -9,7 +9,7 @@ Use them in a plugin's tests::
 Each check builds a tiny model around the component from a recipe, runs it, and raises
 ``AssertionError`` saying which promise was broken: parameters documented, output shapes,
 a finite loss whose gradient reaches every parameter, padding ignored, no look-ahead in
-causal models.
+causal models, and, for blocks that keep a cache, incremental decoding equal to the full forward.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def check_component(kind: str, name: str, direction: str | None = None, **params
     _check_padding_is_ignored(model, batch, torch)
     if recipe.model.direction == "causal":
         _check_no_look_ahead(model, batch, torch)
+        _check_cached_decoding(model, batch, torch)
     if recipe.model.direction == "bilm":
         _check_each_direction_sees_one_side(model, batch, torch)
 
@@ -164,6 +165,23 @@ def _check_no_look_ahead(model: Any, batch: dict, torch: Any) -> None:
         b = model(**changed, output_hidden_states=True).hidden_states[-1]
     assert torch.allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-5), "a causal model looks at future tokens"
     assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :]), "later positions should see the change"
+
+
+def _check_cached_decoding(model: Any, batch: dict, torch: Any) -> None:
+    """A model whose blocks keep a cache (``supports_cache``) decodes incrementally to the logits of
+    the full forward: a prompt, then one position at a time, for one sequence and for several."""
+    if model.lm_head is None or model.new_cache() is None:
+        return  # generation recomputes the context: nothing incremental to check
+    ids = batch["input_ids"]
+    with torch.no_grad():
+        full = model(input_ids=ids).logits  # (B, T, V)
+        for rows in (ids[:1], ids):
+            cache, prompt = model.new_cache(), 4
+            steps = [model.next_logits(rows[:, :prompt], cache)]
+            steps += [model.next_logits(rows[:, t : t + 1], cache) for t in range(prompt, ids.shape[1])]
+            expected = full[: rows.shape[0], prompt - 1 :]
+            assert torch.allclose(torch.stack(steps, dim=1), expected, atol=1e-4), \
+                f"cached decoding of {rows.shape[0]} sequence(s) differs from the full forward"
 
 
 def _check_each_direction_sees_one_side(model: Any, batch: dict, torch: Any) -> None:

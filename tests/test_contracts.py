@@ -45,3 +45,27 @@ def test_every_component_documents_its_parameters():
 @pytest.mark.parametrize("name", get_registry().names("batching"))
 def test_batching_keeps_the_contract(name):
     check_batching(name)
+
+
+def test_the_cache_check_catches_a_block_that_forgets_its_past():
+    """The incremental-decoding check can fail: a block whose forward drops the cache it is given
+    decodes each new token without its context."""
+    import torch
+
+    from plmkit.models.build import build_model
+    from plmkit.modules import TransformerBlock
+    from plmkit.recipe.validate import recipe_from_dict
+    from plmkit.testing import VOCAB, _batch, _check_cached_decoding, tiny_recipe
+
+    class Forgetful(TransformerBlock):
+        def forward(self, x, attention_mask=None, rope=None, cache=None):
+            return super().forward(x, None if cache is not None else attention_mask, rope)
+
+    recipe = recipe_from_dict(tiny_recipe("attention", "transformer", heads=2, dropout=0.0, attn_dropout=0.0))
+    model = build_model(recipe, vocab_size=VOCAB).eval()
+    batch = _batch(recipe, torch)
+    _check_cached_decoding(model, batch, torch)  # the real block passes
+    for block in model.encoder[0]:
+        block.__class__ = Forgetful
+    with pytest.raises(AssertionError, match="cached decoding of 1 sequence"):
+        _check_cached_decoding(model, batch, torch)
